@@ -1,0 +1,181 @@
+//! Registering faces for a person, listing and deleting them.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use super::{persons::check_id, persons::new_person, FaceBank};
+use crate::{
+    domain::{new_id, now_micros, Face, Person},
+    error::{Error, Reason, Refusal, Result},
+    pipeline::EmbeddedFace,
+    ports::index::IndexEntry,
+};
+
+/// Images one registration call may carry.
+pub const MAX_IMAGES: usize = 64;
+
+pub enum RegistrationTarget {
+    Existing(String),
+    New(Person),
+}
+
+/// What one registration call did.
+pub struct Registration {
+    pub person: Person,
+    pub faces: Vec<Face>,
+    /// Index of the image in the request, and why it added no face.
+    pub refused: Vec<(usize, Refusal)>,
+}
+
+impl FaceBank {
+    /// Adds one face from each image. With `largest`, the largest face of an
+    /// image is taken; otherwise the image must show exactly one face. A new
+    /// person is stored only if at least one face is accepted; if none is,
+    /// nothing is stored and the call fails with every image's reason.
+    pub async fn register_faces(
+        &self,
+        target: RegistrationTarget,
+        images: Vec<Bytes>,
+        largest: bool,
+    ) -> Result<Registration> {
+        if images.is_empty() {
+            return Err(Error::invalid("images", "at least one image is required"));
+        }
+        if images.len() > MAX_IMAGES {
+            return Err(Error::invalid("images", format!("at most {MAX_IMAGES} images per call")));
+        }
+        let (mut person, is_new) = match target {
+            RegistrationTarget::Existing(id) => (self.get_person(&id).await?, false),
+            RegistrationTarget::New(fields) => (new_person(fields)?, true),
+        };
+
+        let mut faces = Vec::new();
+        let mut refused = Vec::new();
+        for (index, bytes) in images.into_iter().enumerate() {
+            let digest = hex(&Sha256::digest(&bytes));
+            match self.face_to_register(bytes, largest).await {
+                Ok(face) => faces.push(self.face_record(&person.id, face, digest)),
+                Err(Error::BadImage(refusal)) => refused.push((index, refusal)),
+                Err(other) => return Err(other),
+            }
+        }
+        if faces.is_empty() {
+            return Err(Error::NothingRegistered { refusals: refused });
+        }
+
+        self.store_faces(is_new.then_some(&person), &faces).await?;
+        person.face_count += faces.len() as u32;
+        Ok(Registration { person, faces, refused })
+    }
+
+    pub async fn list_faces(&self, person_id: &str) -> Result<Vec<Face>> {
+        self.get_person(person_id).await?;
+        self.records.faces_of(person_id).await
+    }
+
+    pub async fn delete_face(&self, id: &str) -> Result<()> {
+        check_id("id", id)?;
+        let index = &self.index;
+        let found = self
+            .records
+            .delete_face(
+                id,
+                Box::new(move |faces| {
+                    Box::pin(async move {
+                        let ids: Vec<String> = faces.into_iter().map(|f| f.id).collect();
+                        index.delete(&ids).await
+                    })
+                }),
+            )
+            .await?;
+        if found {
+            Ok(())
+        } else {
+            Err(Error::FaceNotFound(id.to_string()))
+        }
+    }
+
+    /// The one face of the image that would be registered, or why none.
+    async fn face_to_register(&self, bytes: Bytes, largest: bool) -> Result<EmbeddedFace> {
+        let image = self.pipeline.decode(bytes).await?;
+        let mut faces = self.pipeline.detect(&image).await?;
+        if faces.is_empty() {
+            return Err(Error::bad_image(Reason::NoFace, "no face was found in the image"));
+        }
+
+        if !largest {
+            // Faces too small to register do not count against "exactly one".
+            let usable = faces.iter().filter(|f| self.pipeline.check_quality(f).is_ok()).count();
+            if usable > 1 {
+                return Err(Error::bad_image(
+                    Reason::MultipleFaces,
+                    format!("the image shows {usable} faces; send one face per image or ask for the largest"),
+                ));
+            }
+            if usable == 1 {
+                faces.retain(|f| self.pipeline.check_quality(f).is_ok());
+            }
+        }
+        faces.truncate(1);
+        self.pipeline.check_quality(&faces[0]).map_err(Error::BadImage)?;
+
+        let mut embedded = self.pipeline.embed(&image, faces).await?;
+        embedded.pop().ok_or_else(|| Error::internal("the recogniser returned no embedding"))
+    }
+
+    fn face_record(&self, person_id: &str, face: EmbeddedFace, image_sha256: String) -> Face {
+        let model = self.pipeline.recogniser();
+        Face {
+            id: new_id(),
+            person_id: person_id.to_string(),
+            embedding: face.embedding,
+            model_name: model.name.clone(),
+            model_version: model.version.clone(),
+            detection_score: face.detection.score,
+            rect: face.detection.rect,
+            landmarks: face.detection.landmarks,
+            image_sha256,
+            created_at: now_micros(),
+        }
+    }
+
+    /// Rows first, vectors before the commit; a failed vector write rolls the
+    /// rows back, and vectors written before a failed commit are removed.
+    async fn store_faces(&self, new_person: Option<&Person>, faces: &[Face]) -> Result<()> {
+        let index = &self.index;
+        let indexed = AtomicBool::new(false);
+        let indexed_ref = &indexed;
+        let stored = self
+            .records
+            .add_faces(
+                new_person,
+                faces,
+                Box::new(move |faces| {
+                    Box::pin(async move {
+                        let entries = faces
+                            .into_iter()
+                            .map(|f| IndexEntry { face_id: f.id, person_id: f.person_id, embedding: f.embedding })
+                            .collect();
+                        index.upsert(entries).await?;
+                        indexed_ref.store(true, Ordering::SeqCst);
+                        Ok(())
+                    })
+                }),
+            )
+            .await;
+
+        if stored.is_err() && indexed.load(Ordering::SeqCst) {
+            let ids: Vec<String> = faces.iter().map(|f| f.id.clone()).collect();
+            if let Err(error) = self.index.delete(&ids).await {
+                tracing::error!(%error, "Could not remove vectors of a failed registration");
+            }
+        }
+        stored
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,71 @@
+//! The use cases: what facebank does for a caller, written against the
+//! pipeline and the ports, with no knowledge of the transport or of which
+//! backend implements a port.
+
+mod faces;
+mod persons;
+mod recognition;
+
+use std::sync::Arc;
+
+pub use self::{
+    faces::{Registration, RegistrationTarget},
+    persons::{PersonField, PersonPage},
+    recognition::{DetectOutcome, Match, RecognisedFace, Recognition, Reference, Verification},
+};
+use crate::{
+    config::Config,
+    error::Result,
+    pipeline::Pipeline,
+    ports::{index::IndexEntry, index::VectorIndex, records::Records},
+};
+
+/// Faces read per query while the index is rebuilt.
+const REBUILD_PAGE: usize = 2000;
+
+pub struct FaceBank {
+    config: Config,
+    pipeline: Pipeline,
+    records: Arc<dyn Records>,
+    index: Arc<dyn VectorIndex>,
+}
+
+impl FaceBank {
+    pub fn new(
+        config: Config,
+        pipeline: Pipeline,
+        records: Arc<dyn Records>,
+        index: Arc<dyn VectorIndex>,
+    ) -> Self {
+        FaceBank { config, pipeline, records, index }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// Loads every stored face of the current recogniser into the vector
+    /// index; returns how many there were.
+    pub async fn rebuild_index(&self) -> Result<usize> {
+        let model = &self.pipeline.recogniser().name;
+        let mut after: Option<String> = None;
+        let mut loaded = 0;
+        loop {
+            let page = self.records.faces_page(after.as_deref(), REBUILD_PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            let entries: Vec<IndexEntry> = page
+                .into_iter()
+                .filter(|face| &face.model_name == model)
+                .map(|face| IndexEntry { face_id: face.id, person_id: face.person_id, embedding: face.embedding })
+                .collect();
+            loaded += entries.len();
+            self.index.upsert(entries).await?;
+        }
+        Ok(loaded)
+    }
+}

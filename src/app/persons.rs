@@ -1,0 +1,317 @@
+//! Person records: create, read, list, update, delete.
+
+use std::collections::BTreeMap;
+
+use super::FaceBank;
+use crate::{
+    domain::{new_id, now_micros, Person},
+    error::{Error, Result},
+    ports::index::IndexEntry,
+};
+
+const MAX_TEXT: usize = 256;
+const MAX_ATTRIBUTES: usize = 64;
+const MAX_ATTRIBUTE_VALUE: usize = 4096;
+const DEFAULT_PAGE: usize = 50;
+const MAX_PAGE: usize = 1000;
+
+/// A field of a person that an update may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersonField {
+    ExternalId,
+    Name,
+    Birthdate,
+    Country,
+    City,
+    Title,
+    Org,
+    Attributes,
+}
+
+impl PersonField {
+    pub const ALL: [PersonField; 8] = [
+        PersonField::ExternalId,
+        PersonField::Name,
+        PersonField::Birthdate,
+        PersonField::Country,
+        PersonField::City,
+        PersonField::Title,
+        PersonField::Org,
+        PersonField::Attributes,
+    ];
+
+    /// The field's name in the API (and in update masks).
+    pub fn name(self) -> &'static str {
+        match self {
+            PersonField::ExternalId => "external_id",
+            PersonField::Name => "name",
+            PersonField::Birthdate => "birthdate",
+            PersonField::Country => "country",
+            PersonField::City => "city",
+            PersonField::Title => "title",
+            PersonField::Org => "org",
+            PersonField::Attributes => "attributes",
+        }
+    }
+
+    pub fn parse(path: &str) -> Option<PersonField> {
+        PersonField::ALL.into_iter().find(|f| f.name() == path)
+    }
+
+    fn copy(self, from: &Person, to: &mut Person) {
+        match self {
+            PersonField::ExternalId => to.external_id.clone_from(&from.external_id),
+            PersonField::Name => to.name.clone_from(&from.name),
+            PersonField::Birthdate => to.birthdate.clone_from(&from.birthdate),
+            PersonField::Country => to.country.clone_from(&from.country),
+            PersonField::City => to.city.clone_from(&from.city),
+            PersonField::Title => to.title.clone_from(&from.title),
+            PersonField::Org => to.org.clone_from(&from.org),
+            PersonField::Attributes => to.attributes.clone_from(&from.attributes),
+        }
+    }
+
+    fn is_set(self, p: &Person) -> bool {
+        match self {
+            PersonField::ExternalId => p.external_id.is_some(),
+            PersonField::Name => !p.name.is_empty(),
+            PersonField::Birthdate => !p.birthdate.is_empty(),
+            PersonField::Country => !p.country.is_empty(),
+            PersonField::City => !p.city.is_empty(),
+            PersonField::Title => !p.title.is_empty(),
+            PersonField::Org => !p.org.is_empty(),
+            PersonField::Attributes => !p.attributes.is_empty(),
+        }
+    }
+}
+
+pub struct PersonPage {
+    pub persons: Vec<Person>,
+    /// Empty on the last page.
+    pub next_page_token: String,
+}
+
+impl FaceBank {
+    pub async fn create_person(&self, fields: Person) -> Result<Person> {
+        let person = new_person(fields)?;
+        self.records.create_person(&person).await?;
+        Ok(person)
+    }
+
+    pub async fn get_person(&self, id: &str) -> Result<Person> {
+        check_id("id", id)?;
+        self.records.person(id).await?.ok_or_else(|| Error::PersonNotFound(id.to_string()))
+    }
+
+    pub async fn list_persons(&self, page_size: i32, page_token: &str) -> Result<PersonPage> {
+        let limit = match page_size {
+            ..0 => return Err(Error::invalid("page_size", "must not be negative")),
+            0 => DEFAULT_PAGE,
+            n => (n as usize).min(MAX_PAGE),
+        };
+        let after = match page_token {
+            "" => None,
+            token => Some(decode_page_token(token)?),
+        };
+
+        let mut persons = self.records.list_persons(after.as_deref(), limit + 1).await?;
+        let next_page_token = if persons.len() > limit {
+            persons.truncate(limit);
+            persons.last().map(|p| encode_page_token(&p.id)).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(PersonPage { persons, next_page_token })
+    }
+
+    /// Overwrites the named fields; with no fields named, every field the
+    /// caller set (non-empty) is overwritten.
+    pub async fn update_person(&self, id: &str, changes: Person, mask: &[PersonField]) -> Result<Person> {
+        let mut person = self.get_person(id).await?;
+        let changes = validated(changes)?;
+
+        let fields: Vec<PersonField> = if mask.is_empty() {
+            PersonField::ALL.into_iter().filter(|f| f.is_set(&changes)).collect()
+        } else {
+            mask.to_vec()
+        };
+        for field in fields {
+            field.copy(&changes, &mut person);
+        }
+        person.updated_at = now_micros().max(person.updated_at);
+
+        if !self.records.update_person(&person).await? {
+            return Err(Error::PersonNotFound(id.to_string()));
+        }
+        Ok(person)
+    }
+
+    /// Deletes the person, their faces and their vectors; returns how many
+    /// faces went with them.
+    pub async fn delete_person(&self, id: &str) -> Result<usize> {
+        check_id("id", id)?;
+        let index = &self.index;
+        let deleted = self
+            .records
+            .delete_person(
+                id,
+                Box::new(move |faces| {
+                    Box::pin(async move {
+                        let ids: Vec<String> = faces.into_iter().map(|f| f.id).collect();
+                        index.delete(&ids).await
+                    })
+                }),
+            )
+            .await;
+        match deleted {
+            Ok(Some(faces)) => Ok(faces.len()),
+            Ok(None) => Err(Error::PersonNotFound(id.to_string())),
+            Err(error) => {
+                self.restore_vectors_of(id).await;
+                Err(error)
+            }
+        }
+    }
+
+    /// After a failed delete the rows may remain while their vectors are gone;
+    /// put back the vectors of whatever rows remain.
+    async fn restore_vectors_of(&self, person_id: &str) {
+        let Ok(faces) = self.records.faces_of(person_id).await else { return };
+        let entries = faces
+            .into_iter()
+            .map(|f| IndexEntry { face_id: f.id, person_id: f.person_id, embedding: f.embedding })
+            .collect();
+        if let Err(error) = self.index.upsert(entries).await {
+            tracing::warn!(%error, person_id, "Could not restore vectors after a failed delete");
+        }
+    }
+}
+
+/// A new person from the caller's fields, with id and times set.
+pub(super) fn new_person(fields: Person) -> Result<Person> {
+    let now = now_micros();
+    Ok(Person { id: new_id(), created_at: now, updated_at: now, face_count: 0, ..validated(fields)? })
+}
+
+fn validated(mut p: Person) -> Result<Person> {
+    if let Some(external_id) = &p.external_id {
+        let trimmed = external_id.trim();
+        if trimmed.is_empty() {
+            p.external_id = None;
+        } else {
+            check_text("external_id", trimmed)?;
+            p.external_id = Some(trimmed.to_string());
+        }
+    }
+    for (field, value) in [
+        ("name", &p.name),
+        ("country", &p.country),
+        ("city", &p.city),
+        ("title", &p.title),
+        ("org", &p.org),
+    ] {
+        check_text(field, value)?;
+    }
+    check_birthdate(&p.birthdate)?;
+    check_attributes(&p.attributes)?;
+    Ok(p)
+}
+
+fn check_text(field: &str, value: &str) -> Result<()> {
+    if value.chars().count() > MAX_TEXT {
+        return Err(Error::invalid(field, format!("at most {MAX_TEXT} characters are allowed")));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(Error::invalid(field, "control characters are not allowed"));
+    }
+    Ok(())
+}
+
+fn check_birthdate(value: &str) -> Result<()> {
+    if value.is_empty() {
+        return Ok(());
+    }
+    let invalid = || Error::invalid("birthdate", format!("{value:?} is not a date of the form YYYY-MM-DD"));
+    let parts: Vec<&str> = value.split('-').collect();
+    let [year, month, day] = parts.as_slice() else { return Err(invalid()) };
+    if year.len() != 4 || month.len() != 2 || day.len() != 2 {
+        return Err(invalid());
+    }
+    let number = |s: &str| s.parse::<u32>().map_err(|_| invalid());
+    let (year, month, day) = (number(year)?, number(month)?, number(day)?);
+
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return Err(invalid()),
+    };
+    if day == 0 || day > days {
+        return Err(invalid());
+    }
+    Ok(())
+}
+
+fn check_attributes(attributes: &BTreeMap<String, String>) -> Result<()> {
+    if attributes.len() > MAX_ATTRIBUTES {
+        return Err(Error::invalid("attributes", format!("at most {MAX_ATTRIBUTES} entries are allowed")));
+    }
+    for (key, value) in attributes {
+        if key.is_empty() || key.len() > MAX_TEXT {
+            return Err(Error::invalid("attributes", format!("key {key:?} must have 1 to {MAX_TEXT} bytes")));
+        }
+        if value.len() > MAX_ATTRIBUTE_VALUE {
+            return Err(Error::invalid(
+                "attributes",
+                format!("the value of {key:?} is longer than {MAX_ATTRIBUTE_VALUE} bytes"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Ids are UUIDs; anything else cannot exist and is refused early.
+pub(super) fn check_id(field: &str, id: &str) -> Result<()> {
+    if id.is_empty() {
+        return Err(Error::invalid(field, "is required"));
+    }
+    uuid::Uuid::try_parse(id).map_err(|_| Error::invalid(field, format!("{id:?} is not a facebank id")))?;
+    Ok(())
+}
+
+/// The token is the last id of the page, so pages stay stable when persons
+/// are added or removed between calls.
+fn encode_page_token(last_id: &str) -> String {
+    format!("after:{last_id}")
+}
+
+fn decode_page_token(token: &str) -> Result<String> {
+    token
+        .strip_prefix("after:")
+        .filter(|id| uuid::Uuid::try_parse(id).is_ok())
+        .map(str::to_string)
+        .ok_or_else(|| Error::invalid("page_token", "not a token from a previous ListPersons reply"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn birthdates_must_be_real_calendar_dates() {
+        assert!(check_birthdate("1961-08-04").is_ok());
+        assert!(check_birthdate("2000-02-29").is_ok());
+        assert!(check_birthdate("1900-02-29").is_err());
+        assert!(check_birthdate("1961-13-01").is_err());
+        assert!(check_birthdate("61-08-04").is_err());
+        assert!(check_birthdate("yesterday").is_err());
+    }
+
+    #[test]
+    fn an_empty_external_id_means_none() {
+        let p = validated(Person { external_id: Some("  ".into()), ..Person::default() }).unwrap();
+        assert_eq!(p.external_id, None);
+    }
+}

@@ -1,0 +1,166 @@
+//! Recognise, verify, detect: the read-only calls on photos.
+
+use std::collections::{HashMap, HashSet};
+
+use bytes::Bytes;
+
+use super::{persons::check_id, FaceBank};
+use crate::{
+    domain::Person,
+    error::{Error, Reason, Result},
+    pipeline::{similarity, Detection, EmbeddedFace, Selection},
+};
+
+/// Each face's search asks the index for this many candidates per wanted
+/// match, so that several faces of one person do not crowd out the others.
+const OVERSAMPLE: usize = 8;
+
+pub struct Match {
+    pub person: Person,
+    pub face_id: String,
+    pub similarity: f32,
+}
+
+pub struct RecognisedFace {
+    pub detection: Detection,
+    /// Best first, one per person.
+    pub matches: Vec<Match>,
+}
+
+pub struct Recognition {
+    pub faces: Vec<RecognisedFace>,
+    pub threshold: f32,
+}
+
+pub enum Reference {
+    Image(Bytes),
+    Person(String),
+}
+
+pub struct Verification {
+    pub similarity: f32,
+    pub same_person: bool,
+    pub threshold: f32,
+    /// With a person reference, their most similar face.
+    pub matched_face_id: Option<String>,
+}
+
+pub struct DetectOutcome {
+    pub faces: Vec<Detection>,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl FaceBank {
+    pub async fn recognize(
+        &self,
+        image: Bytes,
+        max_faces: i32,
+        top_k: i32,
+        min_similarity: Option<f32>,
+    ) -> Result<Recognition> {
+        let max_faces = count("max_faces", max_faces)?;
+        let top_k = match count("top_k", top_k)? {
+            0 => 1,
+            k if k > self.config.recognition.max_top_k as usize => {
+                return Err(Error::invalid(
+                    "top_k",
+                    format!("at most {} matches per face", self.config.recognition.max_top_k),
+                ))
+            }
+            k => k,
+        };
+        let threshold = self.threshold("min_similarity", min_similarity)?;
+
+        let image = self.pipeline.decode(image).await?;
+        let faces = self.pipeline.embed_faces(&image, Selection::All { max_faces }).await?;
+        let queries: Vec<Vec<f32>> = faces.iter().map(|f| f.embedding.clone()).collect();
+        let hits = self.index.search(&queries, top_k * OVERSAMPLE, threshold).await?;
+
+        let wanted: HashSet<String> = hits.iter().flatten().map(|h| h.person_id.clone()).collect();
+        let persons: HashMap<String, Person> = self
+            .records
+            .persons(&wanted.into_iter().collect::<Vec<_>>())
+            .await?
+            .into_iter()
+            .map(|p| (p.id.clone(), p))
+            .collect();
+
+        let faces = faces
+            .into_iter()
+            .zip(hits)
+            .map(|(face, hits)| {
+                let mut seen = HashSet::new();
+                let matches = hits
+                    .into_iter()
+                    .filter(|hit| seen.insert(hit.person_id.clone()))
+                    .filter_map(|hit| {
+                        let person = persons.get(&hit.person_id)?.clone();
+                        Some(Match { person, face_id: hit.face_id, similarity: hit.similarity })
+                    })
+                    .take(top_k)
+                    .collect();
+                RecognisedFace { detection: face.detection, matches }
+            })
+            .collect();
+        Ok(Recognition { faces, threshold })
+    }
+
+    /// Compares the largest face of `image` with the largest face of another
+    /// image, or with the most similar registered face of a person.
+    pub async fn verify(&self, image: Bytes, reference: Reference, threshold: Option<f32>) -> Result<Verification> {
+        let threshold = self.threshold("threshold", threshold)?;
+        if let Reference::Person(id) = &reference {
+            check_id("person_id", id)?;
+        }
+
+        let probe = self.largest_face(image).await?;
+        let (similarity, matched_face_id) = match reference {
+            Reference::Image(other) => (similarity(&probe.embedding, &self.largest_face(other).await?.embedding), None),
+            Reference::Person(id) => {
+                let model = &self.pipeline.recogniser().name;
+                let faces = self.list_faces(&id).await?;
+                let best = faces
+                    .iter()
+                    .filter(|f| &f.model_name == model)
+                    .map(|f| (similarity(&probe.embedding, &f.embedding), f.id.clone()))
+                    .max_by(|a, b| a.0.total_cmp(&b.0))
+                    .ok_or_else(|| Error::invalid("person_id", format!("person {id} has no registered faces")))?;
+                (best.0, Some(best.1))
+            }
+        };
+
+        Ok(Verification { similarity, same_person: similarity >= threshold, threshold, matched_face_id })
+    }
+
+    pub async fn detect(&self, image: Bytes, max_faces: i32) -> Result<DetectOutcome> {
+        let max_faces = count("max_faces", max_faces)?;
+        let image = self.pipeline.decode(image).await?;
+        let mut faces = self.pipeline.detect(&image).await?;
+        if max_faces > 0 {
+            faces.truncate(max_faces);
+        }
+        Ok(DetectOutcome { faces, width: image.width(), height: image.height() })
+    }
+
+    async fn largest_face(&self, image: Bytes) -> Result<EmbeddedFace> {
+        let image = self.pipeline.decode(image).await?;
+        self.pipeline
+            .embed_faces(&image, Selection::Largest)
+            .await?
+            .pop()
+            .ok_or_else(|| Error::bad_image(Reason::NoFace, "no face was found in the image"))
+    }
+
+    fn threshold(&self, field: &str, given: Option<f32>) -> Result<f32> {
+        match given {
+            None => Ok(self.config.recognition.threshold),
+            Some(t) if (-1.0..=1.0).contains(&t) => Ok(t),
+            Some(t) => Err(Error::invalid(field, format!("{t} is not a similarity in [-1, 1]"))),
+        }
+    }
+}
+
+fn count(field: &str, value: i32) -> Result<usize> {
+    usize::try_from(value).map_err(|_| Error::invalid(field, "must not be negative"))
+}

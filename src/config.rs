@@ -1,0 +1,177 @@
+//! facebank's configuration: one typed struct, loaded in layers (built-in
+//! defaults, then an optional TOML file, then `FACEBANK_*` environment
+//! variables, then command-line flags).
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use figment::{
+    providers::{Env, Format, Serialized, Toml},
+    Figment,
+};
+use serde::{Deserialize, Serialize};
+
+/// The environment prefix; `FACEBANK_DETECTOR__LONGEST_SIDE=800` sets
+/// `detector.longest_side`.
+pub const ENV_PREFIX: &str = "FACEBANK_";
+/// Names an optional TOML file with the same keys.
+pub const ENV_CONFIG_FILE: &str = "FACEBANK_CONFIG";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address of the gRPC server.
+    pub listen: SocketAddr,
+    /// Where the embedded database lives.
+    pub data_dir: PathBuf,
+    pub models: ModelsConfig,
+    pub images: ImageLimits,
+    pub detector: DetectorConfig,
+    pub quality: QualityConfig,
+    pub recognition: RecognitionConfig,
+    pub inference: InferenceConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// RetinaFace ONNX file.
+    pub detector: PathBuf,
+    /// dlib ResNet ONNX file.
+    pub recogniser: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImageLimits {
+    /// Largest encoded image accepted, in bytes.
+    pub max_bytes: usize,
+    /// Largest decoded image accepted, in pixels (width times height).
+    pub max_pixels: u64,
+    /// Largest gRPC message accepted, in bytes (a registration may carry
+    /// several images).
+    pub max_request_bytes: usize,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectorConfig {
+    /// The image is resized so that its longest side is this many pixels.
+    pub longest_side: u32,
+    /// Faces scoring below this are not reported at all.
+    pub score_threshold: f32,
+    /// Overlap (intersection over union) above which the weaker of two boxes is
+    /// dropped.
+    pub nms_iou: f32,
+}
+
+/// Gates applied to a face before it is registered.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct QualityConfig {
+    /// Shorter side of the face box, in pixels of the original image.
+    pub min_face_size: f32,
+    pub min_detection_score: f32,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecognitionConfig {
+    /// Cosine similarity at or above which two faces are taken to be the same
+    /// person. Calibrated on labelled photos; see the README.
+    pub threshold: f32,
+    /// Largest `top_k` a caller may ask for.
+    pub max_top_k: u32,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct InferenceConfig {
+    /// How many model runs may execute at once on the blocking pool; 0 means one
+    /// per CPU core.
+    pub max_concurrency: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: ([127, 0, 0, 1], 50051).into(),
+            data_dir: PathBuf::from("data"),
+            models: ModelsConfig::default(),
+            images: ImageLimits::default(),
+            detector: DetectorConfig::default(),
+            quality: QualityConfig::default(),
+            recognition: RecognitionConfig::default(),
+            inference: InferenceConfig::default(),
+        }
+    }
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
+        ModelsConfig {
+            detector: dir.join("retinaface_mnv2.onnx"),
+            recogniser: dir.join("dlib_face_recognition_resnet_v1.onnx"),
+        }
+    }
+}
+
+impl Default for ImageLimits {
+    fn default() -> Self {
+        ImageLimits {
+            max_bytes: 20 * 1024 * 1024,
+            max_pixels: 40_000_000,
+            max_request_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        DetectorConfig { longest_side: 640, score_threshold: 0.8, nms_iou: 0.4 }
+    }
+}
+
+impl Default for QualityConfig {
+    fn default() -> Self {
+        QualityConfig { min_face_size: 40.0, min_detection_score: 0.9 }
+    }
+}
+
+impl Default for RecognitionConfig {
+    fn default() -> Self {
+        RecognitionConfig { threshold: DEFAULT_THRESHOLD, max_top_k: 100 }
+    }
+}
+
+/// See "Match threshold" in the README for how this was chosen.
+pub const DEFAULT_THRESHOLD: f32 = 0.93;
+
+impl Default for InferenceConfig {
+    fn default() -> Self {
+        InferenceConfig { max_concurrency: 0 }
+    }
+}
+
+impl Config {
+    /// Defaults, then the file named by `FACEBANK_CONFIG` (if any), then the
+    /// environment.
+    pub fn load() -> Result<Config, figment::Error> {
+        Self::figment().extract()
+    }
+
+    pub fn figment() -> Figment {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Ok(path) = std::env::var(ENV_CONFIG_FILE) {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment.merge(Env::prefixed(ENV_PREFIX).ignore(&["CONFIG"]).split("__"))
+    }
+
+    pub fn inference_concurrency(&self) -> usize {
+        match self.inference.max_concurrency {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! The one error type of facebank's domain. The transport maps it to a
+//! `tonic::Status` in exactly one place (`transport::grpc::status`).
+
+use std::fmt;
+
+/// A machine-readable reason, sent to clients in the `ErrorInfo` detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    EmptyImage,
+    ImageTooLarge,
+    UnsupportedImage,
+    CorruptImage,
+    NoFace,
+    MultipleFaces,
+    FaceTooSmall,
+    LowQualityFace,
+    PersonNotFound,
+    FaceNotFound,
+    ExternalIdTaken,
+    InvalidField,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::EmptyImage => "EMPTY_IMAGE",
+            Reason::ImageTooLarge => "IMAGE_TOO_LARGE",
+            Reason::UnsupportedImage => "UNSUPPORTED_IMAGE",
+            Reason::CorruptImage => "CORRUPT_IMAGE",
+            Reason::NoFace => "NO_FACE",
+            Reason::MultipleFaces => "MULTIPLE_FACES",
+            Reason::FaceTooSmall => "FACE_TOO_SMALL",
+            Reason::LowQualityFace => "LOW_QUALITY_FACE",
+            Reason::PersonNotFound => "PERSON_NOT_FOUND",
+            Reason::FaceNotFound => "FACE_NOT_FOUND",
+            Reason::ExternalIdTaken => "EXTERNAL_ID_TAKEN",
+            Reason::InvalidField => "INVALID_FIELD",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One refused image or face: why, and a sentence for people.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub reason: Reason,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
+        Refusal { reason, message: message.into() }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The caller sent an image that cannot be used.
+    #[error("{}", .0.message)]
+    BadImage(Refusal),
+
+    /// A request field is missing or malformed.
+    #[error("invalid {field}: {message}")]
+    InvalidField { field: String, message: String },
+
+    /// Every image of a registration was refused; `refusals` holds one entry per
+    /// image, in request order.
+    #[error("no face was registered: {}", summarise(.refusals))]
+    NothingRegistered { refusals: Vec<(usize, Refusal)> },
+
+    #[error("person {0} does not exist")]
+    PersonNotFound(String),
+
+    #[error("face {0} does not exist")]
+    FaceNotFound(String),
+
+    #[error("external id {0:?} is already used by another person")]
+    ExternalIdTaken(String),
+
+    /// A backend (database, vector index, inference engine) could not be reached
+    /// or is overloaded; the call may succeed when retried.
+    #[error("{backend} is unavailable: {message}")]
+    Unavailable { backend: &'static str, message: String },
+
+    /// A bug or a broken installation: never caused by the caller's input.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn summarise(refusals: &[(usize, Refusal)]) -> String {
+    refusals
+        .iter()
+        .map(|(index, r)| format!("image {index}: {}", r.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Error {
+    pub fn bad_image(reason: Reason, message: impl Into<String>) -> Self {
+        Error::BadImage(Refusal::new(reason, message))
+    }
+
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::InvalidField { field: field.into(), message: message.into() }
+    }
+
+    pub fn internal(error: impl fmt::Display) -> Self {
+        Error::Internal(error.to_string())
+    }
+
+    /// The machine-readable reason a client sees.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::BadImage(refusal) => refusal.reason.as_str(),
+            Error::InvalidField { .. } => Reason::InvalidField.as_str(),
+            Error::NothingRegistered { refusals } => {
+                refusals.first().map_or("NO_FACE", |(_, r)| r.reason.as_str())
+            }
+            Error::PersonNotFound(_) => Reason::PersonNotFound.as_str(),
+            Error::FaceNotFound(_) => Reason::FaceNotFound.as_str(),
+            Error::ExternalIdTaken(_) => Reason::ExternalIdTaken.as_str(),
+            Error::Unavailable { .. } => "BACKEND_UNAVAILABLE",
+            Error::Internal(_) => "INTERNAL",
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,78 @@
+//! facebank: face registration and recognition over gRPC.
+//!
+//! A request flows from the transport (`transport`) to the use cases (`app`),
+//! which run the face pipeline (`pipeline`) and talk to the outside world only
+//! through the ports (`ports`).
+
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod bench;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod pipeline;
+pub mod ports;
+pub mod transport;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::{
+    app::FaceBank,
+    config::Config,
+    pipeline::{align::DLIB_TEMPLATE, detect::common_input_shapes, Pipeline, RecogniserSpec},
+    ports::{
+        index::MemoryIndex,
+        inference::{InferenceEngine, Model, TractEngine},
+        records::SqliteRecords,
+    },
+};
+
+/// The file of the embedded database inside the data directory.
+pub const DATABASE_FILE: &str = "facebank.sqlite3";
+
+/// The default recogniser: dlib's ResNet, 128-d.
+pub fn dlib_recogniser() -> RecogniserSpec {
+    RecogniserSpec {
+        name: "dlib_face_recognition_resnet_v1".into(),
+        version: "1".into(),
+        template: DLIB_TEMPLATE,
+        dimension: 128,
+    }
+}
+
+/// Loads the models, opens the stores and rebuilds the vector index: a
+/// facebank ready to serve.
+pub async fn open(config: Config) -> anyhow::Result<Arc<FaceBank>> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+
+    let engine = load_engine(&config).await?;
+    let database = config.data_dir.join(DATABASE_FILE);
+    let records = tokio::task::spawn_blocking(move || SqliteRecords::open(&database)).await??;
+    let spec = dlib_recogniser();
+    let index = MemoryIndex::new(spec.dimension);
+
+    let pipeline = Pipeline::new(&config, engine, spec);
+    let bank = FaceBank::new(config, pipeline, Arc::new(records), Arc::new(index));
+    let faces = bank.rebuild_index().await?;
+    tracing::info!(faces, "Vector index rebuilt from the database");
+    Ok(Arc::new(bank))
+}
+
+async fn load_engine(config: &Config) -> anyhow::Result<Arc<dyn InferenceEngine>> {
+    let (detector, recogniser) = (config.models.detector.clone(), config.models.recogniser.clone());
+    let concurrency = config.inference_concurrency();
+    let warm_shapes = common_input_shapes(&config.detector);
+
+    let engine = tokio::task::spawn_blocking(move || -> anyhow::Result<TractEngine> {
+        let engine = TractEngine::load(&detector, &recogniser, concurrency)?;
+        engine.warm_up(Model::Detector, &warm_shapes)?;
+        engine.warm_up(Model::Recogniser, &[vec![1, 3, 150, 150]])?;
+        Ok(engine)
+    })
+    .await??;
+    Ok(Arc::new(engine))
+}

@@ -1,0 +1,83 @@
+//! The `facebank` command.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use facebank::config::Config;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "facebank", version, about = "Face registration and recognition over gRPC")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the gRPC server.
+    Serve {
+        /// Address to listen on [env: FACEBANK_LISTEN] [default: 127.0.0.1:50051]
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Where the embedded database lives [env: FACEBANK_DATA_DIR] [default: ./data]
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Measures the pipeline's stages, Recognize latency and throughput, and
+    /// memory; prints a report.
+    Bench(facebank::bench::BenchArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+
+    match Cli::parse().command {
+        Command::Serve { listen, data_dir } => {
+            let mut config = Config::load().context("invalid configuration")?;
+            if let Some(listen) = listen {
+                config.listen = listen;
+            }
+            if let Some(data_dir) = data_dir {
+                config.data_dir = data_dir;
+            }
+            serve(config).await
+        }
+        Command::Bench(args) => facebank::bench::run(args).await,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    tracing::info!(?config, "Starting facebank");
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let bank = facebank::open(config).await?;
+
+    tracing::info!(address = %listener.local_addr()?, "Serving gRPC");
+    facebank::transport::grpc::serve(bank, listener, shutdown_signal()).await?;
+    tracing::info!("Stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+    tracing::info!("Shutting down");
+}

@@ -1,0 +1,74 @@
+//! Turns the bytes a caller sent into upright RGB pixels, refusing oversized
+//! images before their pixels are allocated.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, RgbImage};
+
+use crate::{
+    config::ImageLimits,
+    error::{Error, Reason, Result},
+};
+
+const ACCEPTED: &[ImageFormat] =
+    &[ImageFormat::Jpeg, ImageFormat::Png, ImageFormat::WebP, ImageFormat::Bmp];
+
+/// Decodes JPEG, PNG, WebP or BMP bytes, applies the EXIF orientation and
+/// converts grey, grey-alpha and RGBA images to RGB.
+pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<RgbImage> {
+    if bytes.is_empty() {
+        return Err(Error::bad_image(Reason::EmptyImage, "the image is empty"));
+    }
+    if bytes.len() > limits.max_bytes {
+        return Err(Error::bad_image(
+            Reason::ImageTooLarge,
+            format!("the image has {} bytes; at most {} are accepted", bytes.len(), limits.max_bytes),
+        ));
+    }
+
+    let format = image::guess_format(bytes).ok().filter(|f| ACCEPTED.contains(f)).ok_or_else(|| {
+        Error::bad_image(
+            Reason::UnsupportedImage,
+            "the bytes are not a JPEG, PNG, WebP or BMP image",
+        )
+    })?;
+    let mut decoder = ImageReader::with_format(Cursor::new(bytes), format)
+        .into_decoder()
+        .map_err(refusal)?;
+
+    let (width, height) = decoder.dimensions();
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > limits.max_pixels {
+        return Err(Error::bad_image(
+            Reason::ImageTooLarge,
+            format!(
+                "the image is {width}x{height} ({pixels} pixels); at most {} pixels are accepted",
+                limits.max_pixels
+            ),
+        ));
+    }
+    if pixels == 0 {
+        return Err(Error::bad_image(Reason::CorruptImage, "the image has no pixels"));
+    }
+
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(refusal)?;
+    image.apply_orientation(orientation);
+    Ok(image.into_rgb8())
+}
+
+fn refusal(error: ImageError) -> Error {
+    match error {
+        ImageError::Limits(e) => Error::bad_image(Reason::ImageTooLarge, e.to_string()),
+        ImageError::Unsupported(e) => Error::bad_image(Reason::UnsupportedImage, e.to_string()),
+        ImageError::Decoding(e) => {
+            Error::bad_image(Reason::CorruptImage, format!("the image cannot be decoded: {e}"))
+        }
+        ImageError::IoError(e) => Error::bad_image(
+            Reason::CorruptImage,
+            format!("the image is truncated or corrupt: {e}"),
+        ),
+        ImageError::Parameter(e) => Error::bad_image(Reason::CorruptImage, e.to_string()),
+        ImageError::Encoding(e) => Error::internal(e),
+    }
+}

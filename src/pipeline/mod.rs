@@ -1,0 +1,150 @@
+//! The face pipeline: decode, detect, gate, align, embed. It is written once
+//! and knows nothing of the backends; models run through the inference port.
+
+pub mod align;
+pub mod decode;
+pub mod detect;
+pub mod geometry;
+pub mod recognise;
+
+use std::{sync::Arc, time::Instant};
+
+use image::RgbImage;
+
+pub use self::{
+    geometry::{Detection, Rect},
+    recognise::{similarity, Embedding, RecogniserSpec},
+};
+use self::{detect::Detector, recognise::Recogniser};
+use crate::{
+    config::{Config, ImageLimits, QualityConfig},
+    error::{Reason, Refusal, Result},
+    ports::inference::InferenceEngine,
+};
+
+/// A detected face with its embedding.
+#[derive(Debug, Clone)]
+pub struct EmbeddedFace {
+    pub detection: Detection,
+    pub embedding: Embedding,
+}
+
+/// Which faces of an image to embed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    /// Every face, largest first, at most this many (0: all).
+    All { max_faces: usize },
+    /// The largest face only; none when the image has no face.
+    Largest,
+}
+
+/// Seconds spent in each stage of one image, for the benchmark.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StageTimes {
+    pub decode: f64,
+    pub detect: f64,
+    pub align: f64,
+    pub embed: f64,
+}
+
+pub struct Pipeline {
+    limits: ImageLimits,
+    quality: QualityConfig,
+    detector: Detector,
+    recogniser: Recogniser,
+}
+
+impl Pipeline {
+    pub fn new(config: &Config, engine: Arc<dyn InferenceEngine>, spec: RecogniserSpec) -> Self {
+        Pipeline {
+            limits: config.images,
+            quality: config.quality,
+            detector: Detector::new(Arc::clone(&engine), config.detector),
+            recogniser: Recogniser::new(engine, spec),
+        }
+    }
+
+    pub fn recogniser(&self) -> &RecogniserSpec {
+        self.recogniser.spec()
+    }
+
+    /// Decoding is CPU work proportional to the image; it runs on the blocking
+    /// pool like inference.
+    pub async fn decode(&self, bytes: bytes::Bytes) -> Result<RgbImage> {
+        let limits = self.limits;
+        tokio::task::spawn_blocking(move || decode::decode(&bytes, &limits))
+            .await
+            .map_err(crate::error::Error::internal)?
+    }
+
+    pub async fn detect(&self, image: &RgbImage) -> Result<Vec<Detection>> {
+        self.detector.detect(image).await
+    }
+
+    /// Detects the faces of `image` and embeds the selected ones in one batch.
+    pub async fn embed_faces(&self, image: &RgbImage, selection: Selection) -> Result<Vec<EmbeddedFace>> {
+        let mut faces = self.detect(image).await?;
+        match selection {
+            Selection::All { max_faces } if max_faces > 0 => faces.truncate(max_faces),
+            Selection::All { .. } => {}
+            Selection::Largest => faces.truncate(1),
+        }
+        self.embed(image, faces).await
+    }
+
+    pub async fn embed(&self, image: &RgbImage, faces: Vec<Detection>) -> Result<Vec<EmbeddedFace>> {
+        let batch = self.recogniser.align(image, &faces.iter().collect::<Vec<_>>());
+        let embeddings = self.recogniser.embed(batch).await?;
+        Ok(faces
+            .into_iter()
+            .zip(embeddings)
+            .map(|(detection, embedding)| EmbeddedFace { detection, embedding })
+            .collect())
+    }
+
+    /// Refuses a face too small or too uncertain to be registered.
+    pub fn check_quality(&self, face: &Detection) -> Result<(), Refusal> {
+        let side = face.rect.width().min(face.rect.height());
+        if side < self.quality.min_face_size {
+            return Err(Refusal::new(
+                Reason::FaceTooSmall,
+                format!(
+                    "the face is {side:.0} pixels across; at least {:.0} are needed",
+                    self.quality.min_face_size
+                ),
+            ));
+        }
+        if face.score < self.quality.min_detection_score {
+            return Err(Refusal::new(
+                Reason::LowQualityFace,
+                format!(
+                    "the detector is only {:.2} sure this is a face; at least {:.2} is needed",
+                    face.score, self.quality.min_detection_score
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Runs every stage on one image and reports how long each took.
+    pub async fn time_stages(&self, bytes: bytes::Bytes) -> Result<(StageTimes, usize)> {
+        let mut times = StageTimes::default();
+
+        let started = Instant::now();
+        let image = self.decode(bytes).await?;
+        times.decode = started.elapsed().as_secs_f64();
+
+        let started = Instant::now();
+        let faces = self.detect(&image).await?;
+        times.detect = started.elapsed().as_secs_f64();
+
+        let started = Instant::now();
+        let batch = self.recogniser.align(&image, &faces.iter().collect::<Vec<_>>());
+        times.align = started.elapsed().as_secs_f64();
+
+        let started = Instant::now();
+        self.recogniser.embed(batch).await?;
+        times.embed = started.elapsed().as_secs_f64();
+        Ok((times, faces.len()))
+    }
+}

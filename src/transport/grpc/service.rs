@@ -1,0 +1,155 @@
+//! `facebank.v1.FaceService`: each handler reads the request, hands it to the
+//! use case and builds the reply.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use super::{convert, pb};
+use crate::{
+    app::{FaceBank, Reference, RegistrationTarget},
+    error::Error,
+};
+
+pub struct FaceApi {
+    bank: Arc<FaceBank>,
+}
+
+impl FaceApi {
+    pub fn new(bank: Arc<FaceBank>) -> Self {
+        FaceApi { bank }
+    }
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl pb::face_service_server::FaceService for FaceApi {
+    async fn create_person(&self, request: Request<pb::CreatePersonRequest>) -> Reply<pb::CreatePersonResponse> {
+        let fields = request.into_inner().person.ok_or_else(|| Error::invalid("person", "is required"))?;
+
+        let person = self.bank.create_person(convert::person_fields(fields)).await?;
+
+        Ok(Response::new(pb::CreatePersonResponse { person: Some(convert::person(person)) }))
+    }
+
+    async fn get_person(&self, request: Request<pb::GetPersonRequest>) -> Reply<pb::GetPersonResponse> {
+        let person = self.bank.get_person(&request.into_inner().id).await?;
+
+        Ok(Response::new(pb::GetPersonResponse { person: Some(convert::person(person)) }))
+    }
+
+    async fn list_persons(&self, request: Request<pb::ListPersonsRequest>) -> Reply<pb::ListPersonsResponse> {
+        let request = request.into_inner();
+
+        let page = self.bank.list_persons(request.page_size, &request.page_token).await?;
+
+        Ok(Response::new(pb::ListPersonsResponse {
+            persons: page.persons.into_iter().map(convert::person).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn update_person(&self, request: Request<pb::UpdatePersonRequest>) -> Reply<pb::UpdatePersonResponse> {
+        let request = request.into_inner();
+        let person = request.person.ok_or_else(|| Error::invalid("person", "is required"))?;
+        let mask = convert::update_mask(request.update_mask)?;
+        let id = person.id.clone();
+
+        let updated = self.bank.update_person(&id, convert::person_fields(person), &mask).await?;
+
+        Ok(Response::new(pb::UpdatePersonResponse { person: Some(convert::person(updated)) }))
+    }
+
+    async fn delete_person(&self, request: Request<pb::DeletePersonRequest>) -> Reply<pb::DeletePersonResponse> {
+        let deleted = self.bank.delete_person(&request.into_inner().id).await?;
+
+        Ok(Response::new(pb::DeletePersonResponse { deleted_faces: deleted as i32 }))
+    }
+
+    async fn register_faces(&self, request: Request<pb::RegisterFacesRequest>) -> Reply<pb::RegisterFacesResponse> {
+        let request = request.into_inner();
+        let largest = request.face_selection() == pb::FaceSelection::Largest;
+        let target = match request.target {
+            Some(pb::register_faces_request::Target::PersonId(id)) => RegistrationTarget::Existing(id),
+            Some(pb::register_faces_request::Target::NewPerson(p)) => {
+                RegistrationTarget::New(convert::person_fields(p))
+            }
+            None => return Err(Error::invalid("target", "name a person_id or a new_person").into()),
+        };
+        let images = request.images.into_iter().map(|i| i.content).collect();
+
+        let registration = self.bank.register_faces(target, images, largest).await?;
+
+        Ok(Response::new(pb::RegisterFacesResponse {
+            person: Some(convert::person(registration.person)),
+            faces: registration.faces.into_iter().map(convert::face).collect(),
+            rejected: registration
+                .refused
+                .into_iter()
+                .map(|(index, refusal)| pb::RejectedImage {
+                    image_index: index as i32,
+                    reason: refusal.reason.to_string(),
+                    message: refusal.message,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn list_faces(&self, request: Request<pb::ListFacesRequest>) -> Reply<pb::ListFacesResponse> {
+        let faces = self.bank.list_faces(&request.into_inner().person_id).await?;
+
+        Ok(Response::new(pb::ListFacesResponse { faces: faces.into_iter().map(convert::face).collect() }))
+    }
+
+    async fn delete_face(&self, request: Request<pb::DeleteFaceRequest>) -> Reply<pb::DeleteFaceResponse> {
+        self.bank.delete_face(&request.into_inner().id).await?;
+
+        Ok(Response::new(pb::DeleteFaceResponse {}))
+    }
+
+    async fn recognize(&self, request: Request<pb::RecognizeRequest>) -> Reply<pb::RecognizeResponse> {
+        let request = request.into_inner();
+        let image = convert::image("image", request.image)?;
+
+        let recognition =
+            self.bank.recognize(image, request.max_faces, request.top_k, request.min_similarity).await?;
+
+        Ok(Response::new(pb::RecognizeResponse {
+            faces: recognition.faces.into_iter().map(convert::recognised_face).collect(),
+            threshold: recognition.threshold,
+        }))
+    }
+
+    async fn verify(&self, request: Request<pb::VerifyRequest>) -> Reply<pb::VerifyResponse> {
+        let request = request.into_inner();
+        let image = convert::image("image", request.image)?;
+        let reference = match request.reference {
+            Some(pb::verify_request::Reference::OtherImage(other)) => Reference::Image(other.content),
+            Some(pb::verify_request::Reference::PersonId(id)) => Reference::Person(id),
+            None => return Err(Error::invalid("reference", "name an other_image or a person_id").into()),
+        };
+
+        let verification = self.bank.verify(image, reference, request.threshold).await?;
+
+        Ok(Response::new(pb::VerifyResponse {
+            similarity: verification.similarity,
+            same_person: verification.same_person,
+            threshold: verification.threshold,
+            matched_face_id: verification.matched_face_id.unwrap_or_default(),
+        }))
+    }
+
+    async fn detect(&self, request: Request<pb::DetectRequest>) -> Reply<pb::DetectResponse> {
+        let request = request.into_inner();
+        let image = convert::image("image", request.image)?;
+
+        let outcome = self.bank.detect(image, request.max_faces).await?;
+
+        Ok(Response::new(pb::DetectResponse {
+            faces: outcome.faces.iter().map(convert::detection).collect(),
+            image_width: outcome.width as i32,
+            image_height: outcome.height as i32,
+        }))
+    }
+}

@@ -1,0 +1,48 @@
+//! The one mapping from facebank's domain error to a gRPC status, with the
+//! standard rich error details (`ErrorInfo` with the reason, `BadRequest` with
+//! the offending fields).
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::error::Error;
+
+const DOMAIN: &str = "facebank.v1";
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        let code = match &error {
+            Error::BadImage(_) | Error::InvalidField { .. } | Error::NothingRegistered { .. } => {
+                Code::InvalidArgument
+            }
+            Error::PersonNotFound(_) | Error::FaceNotFound(_) => Code::NotFound,
+            Error::ExternalIdTaken(_) => Code::AlreadyExists,
+            Error::Unavailable { .. } => Code::Unavailable,
+            Error::Internal(_) => Code::Internal,
+        };
+
+        let mut details = ErrorDetails::with_error_info(error.reason(), DOMAIN, []);
+        match &error {
+            Error::InvalidField { field, message } => {
+                details.add_bad_request_violation(field.clone(), message.clone());
+            }
+            Error::BadImage(refusal) => {
+                details.add_bad_request_violation("image", refusal.message.clone());
+            }
+            Error::NothingRegistered { refusals } => {
+                for (index, refusal) in refusals {
+                    details.add_bad_request_violation(
+                        format!("images[{index}]"),
+                        format!("{}: {}", refusal.reason, refusal.message),
+                    );
+                }
+            }
+            _ => {}
+        }
+        if let Error::Internal(message) = &error {
+            tracing::error!(%message, "Internal error");
+        }
+
+        Status::with_error_details(code, error.to_string(), details)
+    }
+}

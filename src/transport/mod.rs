@@ -1,0 +1,3 @@
+//! How callers reach facebank.
+
+pub mod grpc;

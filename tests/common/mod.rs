@@ -1,0 +1,92 @@
+//! A real facebank gRPC server on a loopback port, started by the test, and
+//! the photos the tests use (see `tests/data/PROVENANCE.md`).
+
+#![allow(dead_code)]
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use facebank::{
+    config::Config,
+    transport::grpc::pb::{face_service_client::FaceServiceClient, Image},
+};
+use tokio::{sync::oneshot, task::JoinHandle};
+use tonic::transport::Channel;
+
+pub use facebank::transport::grpc::pb;
+
+pub struct TestServer {
+    pub client: FaceServiceClient<Channel>,
+    pub address: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Starts a server with the default configuration on `data_dir`.
+    pub async fn start(data_dir: &Path) -> TestServer {
+        Self::start_with(Config { data_dir: data_dir.to_path_buf(), ..Config::default() }).await
+    }
+
+    pub async fn start_with(mut config: Config) -> TestServer {
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let bank = facebank::open(config).await.expect("facebank starts");
+
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            facebank::transport::grpc::serve(bank, listener, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("server runs");
+        });
+
+        let client = FaceServiceClient::connect(format!("http://{address}"))
+            .await
+            .expect("client connects")
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(64 << 20);
+        TestServer { client, address, stop: Some(stop), task: Some(task) }
+    }
+
+    pub fn client(&self) -> FaceServiceClient<Channel> {
+        self.client.clone()
+    }
+
+    /// Stops the server and waits until it has released its data directory.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+    }
+}
+
+pub fn data_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(relative)
+}
+
+/// The bytes of a test photo, e.g. `faces/deepface_angelina/1.jpg`.
+pub fn photo(relative: &str) -> Vec<u8> {
+    std::fs::read(data_path(relative)).unwrap_or_else(|e| panic!("cannot read {relative}: {e}"))
+}
+
+pub fn image(relative: &str) -> Option<Image> {
+    Some(Image { content: photo(relative).into() })
+}
+
+pub fn image_bytes(bytes: Vec<u8>) -> Option<Image> {
+    Some(Image { content: bytes.into() })
+}
+
+/// The `ErrorInfo` reason of a failed call.
+pub fn reason(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    status.get_error_details().error_info().map(|i| i.reason.clone()).unwrap_or_default()
+}
