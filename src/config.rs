@@ -145,7 +145,7 @@ impl Default for RecognitionConfig {
 }
 
 /// See "Match threshold" in the README for how this was chosen.
-pub const DEFAULT_THRESHOLD: f32 = 0.93;
+pub const DEFAULT_THRESHOLD: f32 = 0.92;
 
 impl Default for InferenceConfig {
     fn default() -> Self {

@@ -7,12 +7,12 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
-pub mod bench;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod pipeline;
 pub mod ports;
+pub mod tools;
 pub mod transport;
 
 use std::sync::Arc;
@@ -41,6 +41,12 @@ pub fn dlib_recogniser() -> RecogniserSpec {
         template: DLIB_TEMPLATE,
         dimension: 128,
     }
+}
+
+/// The pipeline on the in-process engine, with no storage: for tools.
+pub async fn embedded_pipeline(config: &Config) -> anyhow::Result<Pipeline> {
+    let engine = load_engine(config).await?;
+    Ok(Pipeline::new(config, engine, dlib_recogniser()))
 }
 
 /// Loads the models, opens the stores and rebuilds the vector index: a

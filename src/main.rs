@@ -27,7 +27,10 @@ enum Command {
     },
     /// Measures the pipeline's stages, Recognize latency and throughput, and
     /// memory; prints a report.
-    Bench(facebank::bench::BenchArgs),
+    Bench(facebank::tools::bench::BenchArgs),
+    /// Reports false-accept and false-reject rates over labelled photos at a
+    /// range of match thresholds.
+    Calibrate(facebank::tools::calibrate::CalibrateArgs),
 }
 
 #[tokio::main]
@@ -47,7 +50,8 @@ async fn main() -> anyhow::Result<()> {
             }
             serve(config).await
         }
-        Command::Bench(args) => facebank::bench::run(args).await,
+        Command::Bench(args) => facebank::tools::bench::run(args).await,
+        Command::Calibrate(args) => facebank::tools::calibrate::run(args).await,
     }
 }
 

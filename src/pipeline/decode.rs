@@ -32,6 +32,12 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<RgbImage> {
             "the bytes are not a JPEG, PNG, WebP or BMP image",
         )
     })?;
+    if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        return Err(Error::bad_image(
+            Reason::CorruptImage,
+            "the JPEG image is truncated: its last scan has no end-of-image marker",
+        ));
+    }
     let mut decoder = ImageReader::with_format(Cursor::new(bytes), format)
         .into_decoder()
         .map_err(refusal)?;
@@ -57,6 +63,19 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<RgbImage> {
     Ok(image.into_rgb8())
 }
 
+/// The JPEG decoder fills a missing tail with grey instead of failing, so a
+/// truncated upload is caught here: the last start-of-scan marker must be
+/// followed by an end-of-image marker. (Scan data escapes 0xFF, so neither
+/// marker can appear inside it; an EXIF thumbnail's markers come before the
+/// main image's scans.)
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last = |marker: u8| bytes.windows(2).rposition(|w| w == [0xFF, marker]);
+    match (last(0xDA), last(0xD9)) {
+        (Some(scan), Some(end)) => end > scan,
+        _ => false,
+    }
+}
+
 fn refusal(error: ImageError) -> Error {
     match error {
         ImageError::Limits(e) => Error::bad_image(Reason::ImageTooLarge, e.to_string()),
@@ -70,5 +89,18 @@ fn refusal(error: ImageError) -> Error {
         ),
         ImageError::Parameter(e) => Error::bad_image(Reason::CorruptImage, e.to_string()),
         ImageError::Encoding(e) => Error::internal(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_jpeg_is_complete_only_with_an_end_marker_after_its_last_scan() {
+        assert!(jpeg_is_complete(&[0xFF, 0xD8, 0xFF, 0xDA, 1, 2, 0xFF, 0xD9]));
+        assert!(!jpeg_is_complete(&[0xFF, 0xD8, 0xFF, 0xDA, 1, 2, 3]));
+        // A thumbnail's end marker before the main scan does not count.
+        assert!(!jpeg_is_complete(&[0xFF, 0xD8, 0xFF, 0xD9, 0xFF, 0xDA, 1, 2]));
     }
 }

@@ -90,3 +90,43 @@ pub fn reason(status: &tonic::Status) -> String {
     use tonic_types::StatusExt;
     status.get_error_details().error_info().map(|i| i.reason.clone()).unwrap_or_default()
 }
+
+/// Registers a new person named `name` from the given photos.
+pub async fn register(server: &TestServer, name: &str, photos: &[&str]) -> pb::RegisterFacesResponse {
+    server
+        .client()
+        .register_faces(pb::RegisterFacesRequest {
+            target: Some(pb::register_faces_request::Target::NewPerson(pb::Person {
+                name: name.to_string(),
+                ..Default::default()
+            })),
+            images: photos.iter().map(|p| image(p).unwrap()).collect(),
+            face_selection: pb::FaceSelection::Unspecified as i32,
+        })
+        .await
+        .unwrap_or_else(|s| panic!("registering {name}: {s:?}"))
+        .into_inner()
+}
+
+pub async fn recognize(server: &TestServer, photo: &str) -> pb::RecognizeResponse {
+    recognize_bytes(server, common_photo(photo)).await
+}
+
+fn common_photo(relative: &str) -> Vec<u8> {
+    photo(relative)
+}
+
+pub async fn recognize_bytes(server: &TestServer, bytes: Vec<u8>) -> pb::RecognizeResponse {
+    server
+        .client()
+        .recognize(pb::RecognizeRequest { image: image_bytes(bytes), max_faces: 0, top_k: 3, min_similarity: None })
+        .await
+        .unwrap_or_else(|s| panic!("recognize: {s:?}"))
+        .into_inner()
+}
+
+/// The name of the best match of the largest face, if any.
+pub fn best_match(reply: &pb::RecognizeResponse) -> Option<String> {
+    let face = reply.faces.first()?;
+    face.matches.first().and_then(|m| m.person.as_ref()).map(|p| p.name.clone())
+}
