@@ -89,6 +89,9 @@ pub struct InferenceConfig {
     /// How many model runs may execute at once on the blocking pool; 0 means one
     /// per CPU core.
     pub max_concurrency: usize,
+    /// Threads one model run may use. More than 1 lowers the latency of a lone
+    /// request but competes with concurrent ones; 1 gives the best throughput.
+    pub threads_per_run: usize,
 }
 
 impl Default for Config {
@@ -128,19 +131,29 @@ impl Default for ImageLimits {
 
 impl Default for DetectorConfig {
     fn default() -> Self {
-        DetectorConfig { longest_side: 640, score_threshold: 0.8, nms_iou: 0.4 }
+        DetectorConfig {
+            longest_side: 640,
+            score_threshold: 0.8,
+            nms_iou: 0.4,
+        }
     }
 }
 
 impl Default for QualityConfig {
     fn default() -> Self {
-        QualityConfig { min_face_size: 40.0, min_detection_score: 0.9 }
+        QualityConfig {
+            min_face_size: 40.0,
+            min_detection_score: 0.9,
+        }
     }
 }
 
 impl Default for RecognitionConfig {
     fn default() -> Self {
-        RecognitionConfig { threshold: DEFAULT_THRESHOLD, max_top_k: 100 }
+        RecognitionConfig {
+            threshold: DEFAULT_THRESHOLD,
+            max_top_k: 100,
+        }
     }
 }
 
@@ -149,7 +162,10 @@ pub const DEFAULT_THRESHOLD: f32 = 0.92;
 
 impl Default for InferenceConfig {
     fn default() -> Self {
-        InferenceConfig { max_concurrency: 0 }
+        InferenceConfig {
+            max_concurrency: 0,
+            threads_per_run: 1,
+        }
     }
 }
 
@@ -173,5 +189,58 @@ impl Config {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_the_file_which_overrides_the_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "facebank.toml",
+                "data_dir = \"/srv/faces\"\n[recognition]\nthreshold = 0.95\n",
+            )?;
+            jail.set_env(ENV_CONFIG_FILE, "facebank.toml");
+            jail.set_env("FACEBANK_RECOGNITION__THRESHOLD", "0.97");
+            jail.set_env("FACEBANK_LISTEN", "0.0.0.0:6000");
+
+            let config = Config::load()?;
+
+            assert_eq!(config.data_dir, PathBuf::from("/srv/faces"));
+            assert_eq!(config.recognition.threshold, 0.97);
+            assert_eq!(config.listen, "0.0.0.0:6000".parse().unwrap());
+            assert_eq!(config.detector, DetectorConfig::default());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("FACEBANK_RECOGNITION__THRESHOLT", "0.5");
+            assert!(Config::load().is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_example_file_lists_the_defaults() {
+        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/facebank.example.toml");
+        let config: Config = Figment::new()
+            .merge(Toml::file_exact(example))
+            .extract()
+            .unwrap();
+
+        let defaults = Config::default();
+        assert_eq!(
+            Config {
+                models: defaults.models.clone(),
+                ..config
+            },
+            defaults
+        );
     }
 }

@@ -54,7 +54,10 @@ pub struct Refusal {
 
 impl Refusal {
     pub fn new(reason: Reason, message: impl Into<String>) -> Self {
-        Refusal { reason, message: message.into() }
+        Refusal {
+            reason,
+            message: message.into(),
+        }
     }
 }
 
@@ -85,7 +88,10 @@ pub enum Error {
     /// A backend (database, vector index, inference engine) could not be reached
     /// or is overloaded; the call may succeed when retried.
     #[error("{backend} is unavailable: {message}")]
-    Unavailable { backend: &'static str, message: String },
+    Unavailable {
+        backend: &'static str,
+        message: String,
+    },
 
     /// A bug or a broken installation: never caused by the caller's input.
     #[error("internal error: {0}")]
@@ -106,7 +112,10 @@ impl Error {
     }
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::InvalidField { field: field.into(), message: message.into() }
+        Error::InvalidField {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     pub fn internal(error: impl fmt::Display) -> Self {
@@ -118,9 +127,9 @@ impl Error {
         match self {
             Error::BadImage(refusal) => refusal.reason.as_str(),
             Error::InvalidField { .. } => Reason::InvalidField.as_str(),
-            Error::NothingRegistered { refusals } => {
-                refusals.first().map_or("NO_FACE", |(_, r)| r.reason.as_str())
-            }
+            Error::NothingRegistered { refusals } => refusals
+                .first()
+                .map_or("NO_FACE", |(_, r)| r.reason.as_str()),
             Error::PersonNotFound(_) => Reason::PersonNotFound.as_str(),
             Error::FaceNotFound(_) => Reason::FaceNotFound.as_str(),
             Error::ExternalIdTaken(_) => Reason::ExternalIdTaken.as_str(),

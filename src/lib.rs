@@ -52,8 +52,12 @@ pub async fn embedded_pipeline(config: &Config) -> anyhow::Result<Pipeline> {
 /// Loads the models, opens the stores and rebuilds the vector index: a
 /// facebank ready to serve.
 pub async fn open(config: Config) -> anyhow::Result<Arc<FaceBank>> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            config.data_dir.display()
+        )
+    })?;
 
     let engine = load_engine(&config).await?;
     let database = config.data_dir.join(DATABASE_FILE);
@@ -69,12 +73,16 @@ pub async fn open(config: Config) -> anyhow::Result<Arc<FaceBank>> {
 }
 
 async fn load_engine(config: &Config) -> anyhow::Result<Arc<dyn InferenceEngine>> {
-    let (detector, recogniser) = (config.models.detector.clone(), config.models.recogniser.clone());
+    let (detector, recogniser) = (
+        config.models.detector.clone(),
+        config.models.recogniser.clone(),
+    );
     let concurrency = config.inference_concurrency();
+    let threads = config.inference.threads_per_run;
     let warm_shapes = common_input_shapes(&config.detector);
 
     let engine = tokio::task::spawn_blocking(move || -> anyhow::Result<TractEngine> {
-        let engine = TractEngine::load(&detector, &recogniser, concurrency)?;
+        let engine = TractEngine::load(&detector, &recogniser, concurrency, threads)?;
         engine.warm_up(Model::Detector, &warm_shapes)?;
         engine.warm_up(Model::Recogniser, &[vec![1, 3, 150, 150]])?;
         Ok(engine)

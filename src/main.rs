@@ -1,6 +1,6 @@
 //! The `facebank` command.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{io::IsTerminal, net::SocketAddr, path::PathBuf};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -8,10 +8,16 @@ use facebank::config::Config;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "facebank", version, about = "Face registration and recognition over gRPC")]
+#[command(
+    name = "facebank",
+    version,
+    about = "Face registration and recognition over gRPC"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    server: facebank::tools::client::Server,
 }
 
 #[derive(Subcommand)]
@@ -31,15 +37,32 @@ enum Command {
     /// Reports false-accept and false-reject rates over labelled photos at a
     /// range of match thresholds.
     Calibrate(facebank::tools::calibrate::CalibrateArgs),
+    #[command(flatten)]
+    Client(facebank::tools::client::ClientCommand),
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    match cli.command {
         Command::Serve { listen, data_dir } => {
             let mut config = Config::load().context("invalid configuration")?;
             if let Some(listen) = listen {
@@ -52,6 +75,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Bench(args) => facebank::tools::bench::run(args).await,
         Command::Calibrate(args) => facebank::tools::calibrate::run(args).await,
+        Command::Client(command) => facebank::tools::client::run(cli.server, command).await,
     }
 }
 
@@ -72,7 +96,9 @@ async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     let terminate = async {
-        if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             signal.recv().await;
         }
     };

@@ -5,7 +5,7 @@ mod common;
 
 use std::io::Cursor;
 
-use common::{image, image_bytes, pb, photo, reason, register, TestServer};
+use common::{image, image_bytes, named, new_person_request, pb, photo, reason, TestServer};
 use facebank::config::{Config, ImageLimits};
 use image::{ImageFormat, RgbImage};
 use tonic::Code;
@@ -14,10 +14,22 @@ const ONE_FACE: &str = "faces/deepface_angelina/1.jpg";
 const SIX_FACES: &str = "scenes/insightface_t1.jpg";
 const SMALL_FACE: &str = "scenes/opencvdoc_messi5.jpg";
 
+async fn server_with_limits(dir: &std::path::Path, images: ImageLimits) -> TestServer {
+    TestServer::start_with(Config {
+        data_dir: dir.into(),
+        images,
+        ..Config::default()
+    })
+    .await
+}
+
 async fn detect_error(server: &TestServer, bytes: Vec<u8>) -> tonic::Status {
     server
         .client()
-        .detect(pb::DetectRequest { image: image_bytes(bytes), max_faces: 0 })
+        .detect(pb::DetectRequest {
+            image: image_bytes(bytes),
+            max_faces: 0,
+        })
         .await
         .expect_err("the image is refused")
 }
@@ -30,7 +42,9 @@ fn encoded(image: &RgbImage, format: ImageFormat) -> Vec<u8> {
 
 /// A picture with no face in it: a smooth colour gradient.
 fn faceless() -> Vec<u8> {
-    let gradient = RgbImage::from_fn(640, 480, |x, y| image::Rgb([(x / 3) as u8, (y / 2) as u8, 128]));
+    let gradient = RgbImage::from_fn(640, 480, |x, y| {
+        image::Rgb([(x / 3) as u8, (y / 2) as u8, 128])
+    });
     encoded(&gradient, ImageFormat::Png)
 }
 
@@ -63,12 +77,32 @@ async fn broken_images_are_invalid_arguments_with_a_reason() {
 
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("empty", Vec::new(), "EMPTY_IMAGE"),
-        ("truncated", jpeg[..jpeg.len() / 3].to_vec(), "CORRUPT_IMAGE"),
-        ("truncated png", png[..png.len() / 2].to_vec(), "CORRUPT_IMAGE"),
-        ("truncated webp", webp[..webp.len() / 2].to_vec(), "CORRUPT_IMAGE"),
+        (
+            "truncated",
+            jpeg[..jpeg.len() / 3].to_vec(),
+            "CORRUPT_IMAGE",
+        ),
+        (
+            "truncated png",
+            png[..png.len() / 2].to_vec(),
+            "CORRUPT_IMAGE",
+        ),
+        (
+            "truncated webp",
+            webp[..webp.len() / 2].to_vec(),
+            "CORRUPT_IMAGE",
+        ),
         ("corrupt", corrupt, "CORRUPT_IMAGE"),
-        ("text", b"this is not an image at all".to_vec(), "UNSUPPORTED_IMAGE"),
-        ("gif", b"GIF89a\x01\x00\x01\x00\x00\x00\x00;".to_vec(), "UNSUPPORTED_IMAGE"),
+        (
+            "text",
+            b"this is not an image at all".to_vec(),
+            "UNSUPPORTED_IMAGE",
+        ),
+        (
+            "gif",
+            b"GIF89a\x01\x00\x01\x00\x00\x00\x00;".to_vec(),
+            "UNSUPPORTED_IMAGE",
+        ),
         ("huge", bmp_claiming_billions_of_pixels(), "IMAGE_TOO_LARGE"),
     ];
     for (name, bytes, expected) in cases {
@@ -82,9 +116,11 @@ async fn broken_images_are_invalid_arguments_with_a_reason() {
 #[tokio::test]
 async fn an_image_over_the_byte_limit_is_refused_before_decoding() {
     let dir = tempfile::tempdir().unwrap();
-    let limits = ImageLimits { max_bytes: 100_000, ..ImageLimits::default() };
-    let server =
-        TestServer::start_with(Config { data_dir: dir.path().into(), images: limits, ..Config::default() }).await;
+    let limits = ImageLimits {
+        max_bytes: 100_000,
+        ..ImageLimits::default()
+    };
+    let server = server_with_limits(dir.path(), limits).await;
 
     let status = detect_error(&server, photo(SIX_FACES).repeat(2)).await;
 
@@ -95,9 +131,11 @@ async fn an_image_over_the_byte_limit_is_refused_before_decoding() {
 #[tokio::test]
 async fn an_image_over_the_pixel_limit_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let limits = ImageLimits { max_pixels: 100_000, ..ImageLimits::default() };
-    let server =
-        TestServer::start_with(Config { data_dir: dir.path().into(), images: limits, ..Config::default() }).await;
+    let limits = ImageLimits {
+        max_pixels: 100_000,
+        ..ImageLimits::default()
+    };
+    let server = server_with_limits(dir.path(), limits).await;
 
     let status = detect_error(&server, photo(ONE_FACE)).await;
 
@@ -110,28 +148,37 @@ async fn registration_refuses_faceless_crowded_and_tiny_faces_and_stores_nothing
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
 
-    for (bytes, expected) in
-        [(faceless(), "NO_FACE"), (photo(SIX_FACES), "MULTIPLE_FACES"), (photo(SMALL_FACE), "FACE_TOO_SMALL")]
-    {
+    for (bytes, expected) in [
+        (faceless(), "NO_FACE"),
+        (photo(SIX_FACES), "MULTIPLE_FACES"),
+        (photo(SMALL_FACE), "FACE_TOO_SMALL"),
+    ] {
         let status = server
             .client()
-            .register_faces(pb::RegisterFacesRequest {
-                target: Some(pb::register_faces_request::Target::NewPerson(pb::Person {
-                    name: "Nobody".into(),
+            .register_faces(new_person_request(
+                pb::Person {
                     external_id: "nobody".into(),
-                    ..Default::default()
-                })),
-                images: vec![image_bytes(bytes).unwrap()],
-                face_selection: 0,
-            })
+                    ..named("Nobody")
+                },
+                vec![bytes],
+                pb::FaceSelection::Single,
+            ))
             .await
             .expect_err("nothing to register");
         assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
         assert_eq!(reason(&status), expected, "{status:?}");
     }
 
-    let persons = server.client().list_persons(pb::ListPersonsRequest::default()).await.unwrap().into_inner();
-    assert!(persons.persons.is_empty(), "no person was left behind: {persons:?}");
+    let persons = server
+        .client()
+        .list_persons(pb::ListPersonsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        persons.persons.is_empty(),
+        "no person was left behind: {persons:?}"
+    );
     let stranger = common::recognize(&server, ONE_FACE).await;
     assert!(stranger.faces[0].matches.is_empty());
 }
@@ -143,20 +190,21 @@ async fn a_mixed_registration_adds_the_good_faces_and_explains_the_rest() {
 
     let reply = server
         .client()
-        .register_faces(pb::RegisterFacesRequest {
-            target: Some(pb::register_faces_request::Target::NewPerson(pb::Person {
-                name: "Angelina".into(),
-                ..Default::default()
-            })),
-            images: vec![image(ONE_FACE).unwrap(), image_bytes(faceless()).unwrap(), image(SIX_FACES).unwrap()],
-            face_selection: 0,
-        })
+        .register_faces(new_person_request(
+            named("Angelina"),
+            vec![photo(ONE_FACE), faceless(), photo(SIX_FACES)],
+            pb::FaceSelection::Single,
+        ))
         .await
         .unwrap()
         .into_inner();
 
     assert_eq!(reply.faces.len(), 1);
-    let refused: Vec<(i32, &str)> = reply.rejected.iter().map(|r| (r.image_index, r.reason.as_str())).collect();
+    let refused: Vec<(i32, &str)> = reply
+        .rejected
+        .iter()
+        .map(|r| (r.image_index, r.reason.as_str()))
+        .collect();
     assert_eq!(refused, [(1, "NO_FACE"), (2, "MULTIPLE_FACES")]);
     assert_eq!(reply.person.unwrap().face_count, 1);
 }
@@ -171,7 +219,9 @@ async fn faceless_photos_give_no_face_in_recognize_and_an_error_in_verify() {
         .client()
         .verify(pb::VerifyRequest {
             image: image_bytes(faceless()),
-            reference: Some(pb::verify_request::Reference::OtherImage(image(ONE_FACE).unwrap())),
+            reference: Some(pb::verify_request::Reference::OtherImage(
+                image(ONE_FACE).unwrap(),
+            )),
             threshold: None,
         })
         .await
@@ -188,18 +238,38 @@ async fn unknown_and_malformed_ids_are_not_found_and_invalid() {
     let server = TestServer::start(dir.path()).await;
     let unknown = uuid::Uuid::now_v7().to_string();
 
-    let missing = server.client().get_person(pb::GetPersonRequest { id: unknown.clone() }).await.unwrap_err();
-    let malformed = server.client().get_person(pb::GetPersonRequest { id: "42; DROP TABLE".into() }).await.unwrap_err();
+    let missing = server
+        .client()
+        .get_person(pb::GetPersonRequest {
+            id: unknown.clone(),
+        })
+        .await
+        .unwrap_err();
+    let malformed = server
+        .client()
+        .get_person(pb::GetPersonRequest {
+            id: "42; DROP TABLE".into(),
+        })
+        .await
+        .unwrap_err();
     let register = server
         .client()
         .register_faces(pb::RegisterFacesRequest {
-            target: Some(pb::register_faces_request::Target::PersonId(unknown.clone())),
+            target: Some(pb::register_faces_request::Target::PersonId(
+                unknown.clone(),
+            )),
             images: vec![image(ONE_FACE).unwrap()],
             face_selection: 0,
         })
         .await
         .unwrap_err();
-    let face = server.client().delete_face(pb::DeleteFaceRequest { id: unknown.clone() }).await.unwrap_err();
+    let face = server
+        .client()
+        .delete_face(pb::DeleteFaceRequest {
+            id: unknown.clone(),
+        })
+        .await
+        .unwrap_err();
     let verify = server
         .client()
         .verify(pb::VerifyRequest {
@@ -210,10 +280,19 @@ async fn unknown_and_malformed_ids_are_not_found_and_invalid() {
         .await
         .unwrap_err();
 
-    assert_eq!((missing.code(), reason(&missing).as_str()), (Code::NotFound, "PERSON_NOT_FOUND"));
-    assert_eq!((malformed.code(), reason(&malformed).as_str()), (Code::InvalidArgument, "INVALID_FIELD"));
+    assert_eq!(
+        (missing.code(), reason(&missing).as_str()),
+        (Code::NotFound, "PERSON_NOT_FOUND")
+    );
+    assert_eq!(
+        (malformed.code(), reason(&malformed).as_str()),
+        (Code::InvalidArgument, "INVALID_FIELD")
+    );
     assert_eq!(register.code(), Code::NotFound);
-    assert_eq!((face.code(), reason(&face).as_str()), (Code::NotFound, "FACE_NOT_FOUND"));
+    assert_eq!(
+        (face.code(), reason(&face).as_str()),
+        (Code::NotFound, "FACE_NOT_FOUND")
+    );
     assert_eq!(verify.code(), Code::NotFound);
 }
 
@@ -224,24 +303,65 @@ async fn missing_and_out_of_range_request_fields_are_invalid_arguments() {
     let mut client = server.client();
 
     let calls = [
-        client.recognize(pb::RecognizeRequest::default()).await.unwrap_err(),
-        client.recognize(pb::RecognizeRequest { image: image(ONE_FACE), top_k: -1, ..Default::default() }).await.unwrap_err(),
-        client.recognize(pb::RecognizeRequest { image: image(ONE_FACE), top_k: 1000, ..Default::default() }).await.unwrap_err(),
         client
-            .recognize(pb::RecognizeRequest { image: image(ONE_FACE), min_similarity: Some(1.5), ..Default::default() })
+            .recognize(pb::RecognizeRequest::default())
             .await
             .unwrap_err(),
-        client.verify(pb::VerifyRequest { image: image(ONE_FACE), ..Default::default() }).await.unwrap_err(),
-        client.register_faces(pb::RegisterFacesRequest::default()).await.unwrap_err(),
         client
-            .register_faces(pb::RegisterFacesRequest {
-                target: Some(pb::register_faces_request::Target::NewPerson(pb::Person::default())),
+            .recognize(pb::RecognizeRequest {
+                image: image(ONE_FACE),
+                top_k: -1,
                 ..Default::default()
             })
             .await
             .unwrap_err(),
-        client.list_persons(pb::ListPersonsRequest { page_size: 10, page_token: "garbage".into() }).await.unwrap_err(),
-        client.create_person(pb::CreatePersonRequest::default()).await.unwrap_err(),
+        client
+            .recognize(pb::RecognizeRequest {
+                image: image(ONE_FACE),
+                top_k: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err(),
+        client
+            .recognize(pb::RecognizeRequest {
+                image: image(ONE_FACE),
+                min_similarity: Some(1.5),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err(),
+        client
+            .verify(pb::VerifyRequest {
+                image: image(ONE_FACE),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err(),
+        client
+            .register_faces(pb::RegisterFacesRequest::default())
+            .await
+            .unwrap_err(),
+        client
+            .register_faces(pb::RegisterFacesRequest {
+                target: Some(pb::register_faces_request::Target::NewPerson(
+                    pb::Person::default(),
+                )),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err(),
+        client
+            .list_persons(pb::ListPersonsRequest {
+                page_size: 10,
+                page_token: "garbage".into(),
+            })
+            .await
+            .unwrap_err(),
+        client
+            .create_person(pb::CreatePersonRequest::default())
+            .await
+            .unwrap_err(),
     ];
 
     for status in calls {
@@ -257,11 +377,15 @@ async fn grey_rgba_webp_bmp_and_exif_rotated_photos_are_understood() {
     let upright = image::load_from_memory(&photo(ONE_FACE)).unwrap();
     let grey = {
         let mut png = Cursor::new(Vec::new());
-        upright.grayscale().write_to(&mut png, ImageFormat::Png).unwrap();
+        upright
+            .grayscale()
+            .write_to(&mut png, ImageFormat::Png)
+            .unwrap();
         png.into_inner()
     };
     let bmp = encoded(&upright.to_rgb8(), ImageFormat::Bmp);
-    let rotated = with_exif_orientation_6(&encoded(&upright.rotate270().to_rgb8(), ImageFormat::Jpeg));
+    let rotated =
+        with_exif_orientation_6(&encoded(&upright.rotate270().to_rgb8(), ImageFormat::Jpeg));
 
     for (name, bytes) in [
         ("grey", grey),
@@ -269,14 +393,33 @@ async fn grey_rgba_webp_bmp_and_exif_rotated_photos_are_understood() {
         ("webp", photo("faces/deepface_scarlett/3.webp")),
         ("bmp", bmp),
     ] {
-        let reply = server.client().detect(pb::DetectRequest { image: image_bytes(bytes), max_faces: 0 }).await;
-        let faces = reply.unwrap_or_else(|s| panic!("{name}: {s:?}")).into_inner().faces;
+        let reply = server
+            .client()
+            .detect(pb::DetectRequest {
+                image: image_bytes(bytes),
+                max_faces: 0,
+            })
+            .await;
+        let faces = reply
+            .unwrap_or_else(|s| panic!("{name}: {s:?}"))
+            .into_inner()
+            .faces;
         assert!(!faces.is_empty(), "{name}: no face");
     }
 
-    let reply = server.client().detect(pb::DetectRequest { image: image_bytes(rotated), max_faces: 0 }).await.unwrap();
+    let reply = server
+        .client()
+        .detect(pb::DetectRequest {
+            image: image_bytes(rotated),
+            max_faces: 0,
+        })
+        .await
+        .unwrap();
     let reply = reply.into_inner();
-    assert_eq!((reply.image_width as u32, reply.image_height as u32), (upright.width(), upright.height()));
+    assert_eq!(
+        (reply.image_width as u32, reply.image_height as u32),
+        (upright.width(), upright.height())
+    );
     assert_eq!(reply.faces.len(), 1);
 }
 
@@ -302,23 +445,52 @@ fn with_exif_orientation_6(jpeg: &[u8]) -> Vec<u8> {
 async fn a_taken_external_id_is_already_exists_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
-    let person = |external_id: &str| pb::Person { name: "A".into(), external_id: external_id.into(), ..Default::default() };
-    server.client().create_person(pb::CreatePersonRequest { person: Some(person("emp-1")) }).await.unwrap();
-
-    let taken = server.client().create_person(pb::CreatePersonRequest { person: Some(person("emp-1")) }).await.unwrap_err();
-    let via_registration = server
+    let person = |external_id: &str| pb::Person {
+        name: "A".into(),
+        external_id: external_id.into(),
+        ..Default::default()
+    };
+    server
         .client()
-        .register_faces(pb::RegisterFacesRequest {
-            target: Some(pb::register_faces_request::Target::NewPerson(person("emp-1"))),
-            images: vec![image(ONE_FACE).unwrap()],
-            face_selection: 0,
+        .create_person(pb::CreatePersonRequest {
+            person: Some(person("emp-1")),
+        })
+        .await
+        .unwrap();
+
+    let taken = server
+        .client()
+        .create_person(pb::CreatePersonRequest {
+            person: Some(person("emp-1")),
         })
         .await
         .unwrap_err();
+    let via_registration = server
+        .client()
+        .register_faces(new_person_request(
+            person("emp-1"),
+            vec![photo(ONE_FACE)],
+            pb::FaceSelection::Single,
+        ))
+        .await
+        .unwrap_err();
 
-    assert_eq!((taken.code(), reason(&taken).as_str()), (Code::AlreadyExists, "EXTERNAL_ID_TAKEN"));
+    assert_eq!(
+        (taken.code(), reason(&taken).as_str()),
+        (Code::AlreadyExists, "EXTERNAL_ID_TAKEN")
+    );
     assert_eq!(via_registration.code(), Code::AlreadyExists);
-    let persons = server.client().list_persons(pb::ListPersonsRequest::default()).await.unwrap().into_inner();
+    let persons = server
+        .client()
+        .list_persons(pb::ListPersonsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(persons.persons.len(), 1);
-    assert!(common::recognize(&server, ONE_FACE).await.faces[0].matches.is_empty(), "no orphan vector");
+    assert!(
+        common::recognize(&server, ONE_FACE).await.faces[0]
+            .matches
+            .is_empty(),
+        "no orphan vector"
+    );
 }

@@ -4,8 +4,11 @@ mod common;
 
 use common::{best_match, pb, recognize, register, TestServer};
 
-const ANGELINA: [&str; 3] =
-    ["faces/deepface_angelina/1.jpg", "faces/deepface_angelina/2.jpg", "faces/deepface_angelina/3.jpg"];
+const ANGELINA: [&str; 3] = [
+    "faces/deepface_angelina/1.jpg",
+    "faces/deepface_angelina/2.jpg",
+    "faces/deepface_angelina/3.jpg",
+];
 const JACK: &str = "faces/deepface_jack/1.jpg";
 const JENNIFER: &str = "faces/deepface_jennifer/1.jpg";
 const NEVER_REGISTERED: &str = "faces/facerec_obama/1.jpg";
@@ -30,7 +33,10 @@ async fn a_third_photo_of_a_registered_person_is_recognised_as_them() {
     assert_eq!(best.person.as_ref().unwrap().id, angelina.id);
     assert!(best.similarity >= reply.threshold, "{best:?}");
     assert!(
-        reply.faces[0].matches.iter().all(|m| m.person.as_ref().unwrap().id == angelina.id),
+        reply.faces[0]
+            .matches
+            .iter()
+            .all(|m| m.person.as_ref().unwrap().id == angelina.id),
         "only Angelina reaches the threshold: {:?}",
         reply.faces[0].matches
     );
@@ -44,7 +50,11 @@ async fn a_person_never_registered_gets_no_match() {
     let reply = recognize(&server, NEVER_REGISTERED).await;
 
     assert_eq!(reply.faces.len(), 1);
-    assert!(reply.faces[0].matches.is_empty(), "{:?}", reply.faces[0].matches);
+    assert!(
+        reply.faces[0].matches.is_empty(),
+        "{:?}",
+        reply.faces[0].matches
+    );
 }
 
 #[tokio::test]
@@ -67,7 +77,9 @@ async fn a_lower_minimum_similarity_admits_weaker_matches() {
     assert_eq!(reply.threshold, -1.0);
     let matches = &reply.faces[0].matches;
     assert_eq!(matches.len(), 3, "one match per registered person");
-    assert!(matches.windows(2).all(|w| w[0].similarity >= w[1].similarity));
+    assert!(matches
+        .windows(2)
+        .all(|w| w[0].similarity >= w[1].similarity));
 }
 
 #[tokio::test]
@@ -87,11 +99,18 @@ async fn every_face_of_a_group_photo_is_reported_largest_first() {
         })
         .collect();
     assert!(areas.windows(2).all(|w| w[0] >= w[1]), "{areas:?}");
-    assert!(reply.faces.iter().all(|f| f.detection.as_ref().unwrap().landmarks.len() == 5));
+    assert!(reply
+        .faces
+        .iter()
+        .all(|f| f.detection.as_ref().unwrap().landmarks.len() == 5));
 
     let limited = server
         .client()
-        .recognize(pb::RecognizeRequest { image: common::image("scenes/insightface_t1.jpg"), max_faces: 2, ..Default::default() })
+        .recognize(pb::RecognizeRequest {
+            image: common::image("scenes/insightface_t1.jpg"),
+            max_faces: 2,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -105,14 +124,22 @@ async fn a_deleted_person_is_no_longer_matched() {
 
     let deleted = server
         .client()
-        .delete_person(pb::DeletePersonRequest { id: angelina.id.clone() })
+        .delete_person(pb::DeletePersonRequest {
+            id: angelina.id.clone(),
+        })
         .await
         .unwrap()
         .into_inner();
 
     assert_eq!(deleted.deleted_faces, 2);
     assert_eq!(best_match(&recognize(&server, ANGELINA[2]).await), None);
-    let listed = server.client().list_faces(pb::ListFacesRequest { person_id: angelina.id }).await.unwrap_err();
+    let listed = server
+        .client()
+        .list_faces(pb::ListFacesRequest {
+            person_id: angelina.id,
+        })
+        .await
+        .unwrap_err();
     assert_eq!(listed.code(), tonic::Code::NotFound);
 }
 
@@ -122,19 +149,33 @@ async fn a_deleted_face_is_no_longer_matched_but_the_others_are() {
     let (server, angelina) = server_with_three_people(dir.path()).await;
     let faces = server
         .client()
-        .list_faces(pb::ListFacesRequest { person_id: angelina.id.clone() })
+        .list_faces(pb::ListFacesRequest {
+            person_id: angelina.id.clone(),
+        })
         .await
         .unwrap()
         .into_inner()
         .faces;
     assert_eq!(faces.len(), 2);
 
-    server.client().delete_face(pb::DeleteFaceRequest { id: faces[0].id.clone() }).await.unwrap();
+    server
+        .client()
+        .delete_face(pb::DeleteFaceRequest {
+            id: faces[0].id.clone(),
+        })
+        .await
+        .unwrap();
 
     let reply = recognize(&server, ANGELINA[2]).await;
     let best = &reply.faces[0].matches[0];
     assert_eq!(best.face_id, faces[1].id);
-    let again = server.client().delete_face(pb::DeleteFaceRequest { id: faces[0].id.clone() }).await.unwrap_err();
+    let again = server
+        .client()
+        .delete_face(pb::DeleteFaceRequest {
+            id: faces[0].id.clone(),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(again.code(), tonic::Code::NotFound);
 }
 
@@ -145,14 +186,11 @@ async fn the_largest_face_of_a_group_photo_can_be_registered() {
 
     let reply = server
         .client()
-        .register_faces(pb::RegisterFacesRequest {
-            target: Some(pb::register_faces_request::Target::NewPerson(pb::Person {
-                name: "Largest".into(),
-                ..Default::default()
-            })),
-            images: vec![common::image("scenes/insightface_t1.jpg").unwrap()],
-            face_selection: pb::FaceSelection::Largest as i32,
-        })
+        .register_faces(common::new_person_request(
+            common::named("Largest"),
+            vec![common::photo("scenes/insightface_t1.jpg")],
+            pb::FaceSelection::Largest,
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -160,7 +198,11 @@ async fn the_largest_face_of_a_group_photo_can_be_registered() {
     assert_eq!(reply.faces.len(), 1);
     assert_eq!(reply.person.unwrap().face_count, 1);
     let group = recognize(&server, "scenes/insightface_t1.jpg").await;
-    let matched: Vec<_> = group.faces.iter().filter(|f| !f.matches.is_empty()).collect();
+    let matched: Vec<_> = group
+        .faces
+        .iter()
+        .filter(|f| !f.matches.is_empty())
+        .collect();
     assert_eq!(matched.len(), 1, "only the registered face matches");
     assert_eq!(matched[0].matches[0].face_id, reply.faces[0].id);
 }
@@ -172,10 +214,18 @@ async fn sixteen_concurrent_recognitions_all_succeed() {
 
     let calls = (0..16).map(|i| {
         let mut client = server.client();
-        let photo = if i % 2 == 0 { ANGELINA[2] } else { NEVER_REGISTERED };
+        let photo = if i % 2 == 0 {
+            ANGELINA[2]
+        } else {
+            NEVER_REGISTERED
+        };
         async move {
             let reply = client
-                .recognize(pb::RecognizeRequest { image: common::image(photo), top_k: 1, ..Default::default() })
+                .recognize(pb::RecognizeRequest {
+                    image: common::image(photo),
+                    top_k: 1,
+                    ..Default::default()
+                })
                 .await?
                 .into_inner();
             Ok::<_, tonic::Status>((photo, reply))
@@ -185,7 +235,10 @@ async fn sixteen_concurrent_recognitions_all_succeed() {
 
     for reply in replies {
         let (photo, reply) = reply.expect("every call succeeds");
-        let best = reply.faces[0].matches.first().map(|m| m.person.as_ref().unwrap().id.clone());
+        let best = reply.faces[0]
+            .matches
+            .first()
+            .map(|m| m.person.as_ref().unwrap().id.clone());
         if photo == NEVER_REGISTERED {
             assert_eq!(best, None);
         } else {

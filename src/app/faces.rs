@@ -44,7 +44,10 @@ impl FaceBank {
             return Err(Error::invalid("images", "at least one image is required"));
         }
         if images.len() > MAX_IMAGES {
-            return Err(Error::invalid("images", format!("at most {MAX_IMAGES} images per call")));
+            return Err(Error::invalid(
+                "images",
+                format!("at most {MAX_IMAGES} images per call"),
+            ));
         }
         let (mut person, is_new) = match target {
             RegistrationTarget::Existing(id) => (self.get_person(&id).await?, false),
@@ -67,7 +70,11 @@ impl FaceBank {
 
         self.store_faces(is_new.then_some(&person), &faces).await?;
         person.face_count += faces.len() as u32;
-        Ok(Registration { person, faces, refused })
+        Ok(Registration {
+            person,
+            faces,
+            refused,
+        })
     }
 
     pub async fn list_faces(&self, person_id: &str) -> Result<Vec<Face>> {
@@ -102,12 +109,18 @@ impl FaceBank {
         let image = self.pipeline.decode(bytes).await?;
         let mut faces = self.pipeline.detect(&image).await?;
         if faces.is_empty() {
-            return Err(Error::bad_image(Reason::NoFace, "no face was found in the image"));
+            return Err(Error::bad_image(
+                Reason::NoFace,
+                "no face was found in the image",
+            ));
         }
 
         if !largest {
             // Faces too small to register do not count against "exactly one".
-            let usable = faces.iter().filter(|f| self.pipeline.check_quality(f).is_ok()).count();
+            let usable = faces
+                .iter()
+                .filter(|f| self.pipeline.check_quality(f).is_ok())
+                .count();
             if usable > 1 {
                 return Err(Error::bad_image(
                     Reason::MultipleFaces,
@@ -119,10 +132,14 @@ impl FaceBank {
             }
         }
         faces.truncate(1);
-        self.pipeline.check_quality(&faces[0]).map_err(Error::BadImage)?;
+        self.pipeline
+            .check_quality(&faces[0])
+            .map_err(Error::BadImage)?;
 
         let mut embedded = self.pipeline.embed(&image, faces).await?;
-        embedded.pop().ok_or_else(|| Error::internal("the recogniser returned no embedding"))
+        embedded
+            .pop()
+            .ok_or_else(|| Error::internal("the recogniser returned no embedding"))
     }
 
     fn face_record(&self, person_id: &str, face: EmbeddedFace, image_sha256: String) -> Face {
@@ -156,7 +173,11 @@ impl FaceBank {
                     Box::pin(async move {
                         let entries = faces
                             .into_iter()
-                            .map(|f| IndexEntry { face_id: f.id, person_id: f.person_id, embedding: f.embedding })
+                            .map(|f| IndexEntry {
+                                face_id: f.id,
+                                person_id: f.person_id,
+                                embedding: f.embedding,
+                            })
                             .collect();
                         index.upsert(entries).await?;
                         indexed_ref.store(true, Ordering::SeqCst);

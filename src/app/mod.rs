@@ -37,7 +37,12 @@ impl FaceBank {
         records: Arc<dyn Records>,
         index: Arc<dyn VectorIndex>,
     ) -> Self {
-        FaceBank { config, pipeline, records, index }
+        FaceBank {
+            config,
+            pipeline,
+            records,
+            index,
+        }
     }
 
     pub fn config(&self) -> &Config {
@@ -55,13 +60,20 @@ impl FaceBank {
         let mut after: Option<String> = None;
         let mut loaded = 0;
         loop {
-            let page = self.records.faces_page(after.as_deref(), REBUILD_PAGE).await?;
+            let page = self
+                .records
+                .faces_page(after.as_deref(), REBUILD_PAGE)
+                .await?;
             let Some(last) = page.last() else { break };
             after = Some(last.id.clone());
             let entries: Vec<IndexEntry> = page
                 .into_iter()
                 .filter(|face| &face.model_name == model)
-                .map(|face| IndexEntry { face_id: face.id, person_id: face.person_id, embedding: face.embedding })
+                .map(|face| IndexEntry {
+                    face_id: face.id,
+                    person_id: face.person_id,
+                    embedding: face.embedding,
+                })
                 .collect();
             loaded += entries.len();
             self.index.upsert(entries).await?;

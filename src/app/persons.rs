@@ -100,7 +100,10 @@ impl FaceBank {
 
     pub async fn get_person(&self, id: &str) -> Result<Person> {
         check_id("id", id)?;
-        self.records.person(id).await?.ok_or_else(|| Error::PersonNotFound(id.to_string()))
+        self.records
+            .person(id)
+            .await?
+            .ok_or_else(|| Error::PersonNotFound(id.to_string()))
     }
 
     pub async fn list_persons(&self, page_size: i32, page_token: &str) -> Result<PersonPage> {
@@ -114,24 +117,41 @@ impl FaceBank {
             token => Some(decode_page_token(token)?),
         };
 
-        let mut persons = self.records.list_persons(after.as_deref(), limit + 1).await?;
+        let mut persons = self
+            .records
+            .list_persons(after.as_deref(), limit + 1)
+            .await?;
         let next_page_token = if persons.len() > limit {
             persons.truncate(limit);
-            persons.last().map(|p| encode_page_token(&p.id)).unwrap_or_default()
+            persons
+                .last()
+                .map(|p| encode_page_token(&p.id))
+                .unwrap_or_default()
         } else {
             String::new()
         };
-        Ok(PersonPage { persons, next_page_token })
+        Ok(PersonPage {
+            persons,
+            next_page_token,
+        })
     }
 
     /// Overwrites the named fields; with no fields named, every field the
     /// caller set (non-empty) is overwritten.
-    pub async fn update_person(&self, id: &str, changes: Person, mask: &[PersonField]) -> Result<Person> {
+    pub async fn update_person(
+        &self,
+        id: &str,
+        changes: Person,
+        mask: &[PersonField],
+    ) -> Result<Person> {
         let mut person = self.get_person(id).await?;
         let changes = validated(changes)?;
 
         let fields: Vec<PersonField> = if mask.is_empty() {
-            PersonField::ALL.into_iter().filter(|f| f.is_set(&changes)).collect()
+            PersonField::ALL
+                .into_iter()
+                .filter(|f| f.is_set(&changes))
+                .collect()
         } else {
             mask.to_vec()
         };
@@ -176,10 +196,16 @@ impl FaceBank {
     /// After a failed delete the rows may remain while their vectors are gone;
     /// put back the vectors of whatever rows remain.
     async fn restore_vectors_of(&self, person_id: &str) {
-        let Ok(faces) = self.records.faces_of(person_id).await else { return };
+        let Ok(faces) = self.records.faces_of(person_id).await else {
+            return;
+        };
         let entries = faces
             .into_iter()
-            .map(|f| IndexEntry { face_id: f.id, person_id: f.person_id, embedding: f.embedding })
+            .map(|f| IndexEntry {
+                face_id: f.id,
+                person_id: f.person_id,
+                embedding: f.embedding,
+            })
             .collect();
         if let Err(error) = self.index.upsert(entries).await {
             tracing::warn!(%error, person_id, "Could not restore vectors after a failed delete");
@@ -190,7 +216,13 @@ impl FaceBank {
 /// A new person from the caller's fields, with id and times set.
 pub(super) fn new_person(fields: Person) -> Result<Person> {
     let now = now_micros();
-    Ok(Person { id: new_id(), created_at: now, updated_at: now, face_count: 0, ..validated(fields)? })
+    Ok(Person {
+        id: new_id(),
+        created_at: now,
+        updated_at: now,
+        face_count: 0,
+        ..validated(fields)?
+    })
 }
 
 fn validated(mut p: Person) -> Result<Person> {
@@ -219,7 +251,10 @@ fn validated(mut p: Person) -> Result<Person> {
 
 fn check_text(field: &str, value: &str) -> Result<()> {
     if value.chars().count() > MAX_TEXT {
-        return Err(Error::invalid(field, format!("at most {MAX_TEXT} characters are allowed")));
+        return Err(Error::invalid(
+            field,
+            format!("at most {MAX_TEXT} characters are allowed"),
+        ));
     }
     if value.chars().any(char::is_control) {
         return Err(Error::invalid(field, "control characters are not allowed"));
@@ -231,9 +266,16 @@ fn check_birthdate(value: &str) -> Result<()> {
     if value.is_empty() {
         return Ok(());
     }
-    let invalid = || Error::invalid("birthdate", format!("{value:?} is not a date of the form YYYY-MM-DD"));
+    let invalid = || {
+        Error::invalid(
+            "birthdate",
+            format!("{value:?} is not a date of the form YYYY-MM-DD"),
+        )
+    };
     let parts: Vec<&str> = value.split('-').collect();
-    let [year, month, day] = parts.as_slice() else { return Err(invalid()) };
+    let [year, month, day] = parts.as_slice() else {
+        return Err(invalid());
+    };
     if year.len() != 4 || month.len() != 2 || day.len() != 2 {
         return Err(invalid());
     }
@@ -256,11 +298,17 @@ fn check_birthdate(value: &str) -> Result<()> {
 
 fn check_attributes(attributes: &BTreeMap<String, String>) -> Result<()> {
     if attributes.len() > MAX_ATTRIBUTES {
-        return Err(Error::invalid("attributes", format!("at most {MAX_ATTRIBUTES} entries are allowed")));
+        return Err(Error::invalid(
+            "attributes",
+            format!("at most {MAX_ATTRIBUTES} entries are allowed"),
+        ));
     }
     for (key, value) in attributes {
         if key.is_empty() || key.len() > MAX_TEXT {
-            return Err(Error::invalid("attributes", format!("key {key:?} must have 1 to {MAX_TEXT} bytes")));
+            return Err(Error::invalid(
+                "attributes",
+                format!("key {key:?} must have 1 to {MAX_TEXT} bytes"),
+            ));
         }
         if value.len() > MAX_ATTRIBUTE_VALUE {
             return Err(Error::invalid(
@@ -277,7 +325,8 @@ pub(super) fn check_id(field: &str, id: &str) -> Result<()> {
     if id.is_empty() {
         return Err(Error::invalid(field, "is required"));
     }
-    uuid::Uuid::try_parse(id).map_err(|_| Error::invalid(field, format!("{id:?} is not a facebank id")))?;
+    uuid::Uuid::try_parse(id)
+        .map_err(|_| Error::invalid(field, format!("{id:?} is not a facebank id")))?;
     Ok(())
 }
 
@@ -292,7 +341,12 @@ fn decode_page_token(token: &str) -> Result<String> {
         .strip_prefix("after:")
         .filter(|id| uuid::Uuid::try_parse(id).is_ok())
         .map(str::to_string)
-        .ok_or_else(|| Error::invalid("page_token", "not a token from a previous ListPersons reply"))
+        .ok_or_else(|| {
+            Error::invalid(
+                "page_token",
+                "not a token from a previous ListPersons reply",
+            )
+        })
 }
 
 #[cfg(test)]
@@ -311,7 +365,11 @@ mod tests {
 
     #[test]
     fn an_empty_external_id_means_none() {
-        let p = validated(Person { external_id: Some("  ".into()), ..Person::default() }).unwrap();
+        let p = validated(Person {
+            external_id: Some("  ".into()),
+            ..Person::default()
+        })
+        .unwrap();
         assert_eq!(p.external_id, None);
     }
 }

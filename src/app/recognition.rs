@@ -65,7 +65,10 @@ impl FaceBank {
             k if k > self.config.recognition.max_top_k as usize => {
                 return Err(Error::invalid(
                     "top_k",
-                    format!("at most {} matches per face", self.config.recognition.max_top_k),
+                    format!(
+                        "at most {} matches per face",
+                        self.config.recognition.max_top_k
+                    ),
                 ))
             }
             k => k,
@@ -73,9 +76,15 @@ impl FaceBank {
         let threshold = self.threshold("min_similarity", min_similarity)?;
 
         let image = self.pipeline.decode(image).await?;
-        let faces = self.pipeline.embed_faces(&image, Selection::All { max_faces }).await?;
+        let faces = self
+            .pipeline
+            .embed_faces(&image, Selection::All { max_faces })
+            .await?;
         let queries: Vec<Vec<f32>> = faces.iter().map(|f| f.embedding.clone()).collect();
-        let hits = self.index.search(&queries, top_k * OVERSAMPLE, threshold).await?;
+        let hits = self
+            .index
+            .search(&queries, top_k * OVERSAMPLE, threshold)
+            .await?;
 
         let wanted: HashSet<String> = hits.iter().flatten().map(|h| h.person_id.clone()).collect();
         let persons: HashMap<String, Person> = self
@@ -96,11 +105,18 @@ impl FaceBank {
                     .filter(|hit| seen.insert(hit.person_id.clone()))
                     .filter_map(|hit| {
                         let person = persons.get(&hit.person_id)?.clone();
-                        Some(Match { person, face_id: hit.face_id, similarity: hit.similarity })
+                        Some(Match {
+                            person,
+                            face_id: hit.face_id,
+                            similarity: hit.similarity,
+                        })
                     })
                     .take(top_k)
                     .collect();
-                RecognisedFace { detection: face.detection, matches }
+                RecognisedFace {
+                    detection: face.detection,
+                    matches,
+                }
             })
             .collect();
         Ok(Recognition { faces, threshold })
@@ -108,7 +124,12 @@ impl FaceBank {
 
     /// Compares the largest face of `image` with the largest face of another
     /// image, or with the most similar registered face of a person.
-    pub async fn verify(&self, image: Bytes, reference: Reference, threshold: Option<f32>) -> Result<Verification> {
+    pub async fn verify(
+        &self,
+        image: Bytes,
+        reference: Reference,
+        threshold: Option<f32>,
+    ) -> Result<Verification> {
         let threshold = self.threshold("threshold", threshold)?;
         if let Reference::Person(id) = &reference {
             check_id("person_id", id)?;
@@ -116,7 +137,10 @@ impl FaceBank {
 
         let probe = self.largest_face(image).await?;
         let (similarity, matched_face_id) = match reference {
-            Reference::Image(other) => (similarity(&probe.embedding, &self.largest_face(other).await?.embedding), None),
+            Reference::Image(other) => (
+                similarity(&probe.embedding, &self.largest_face(other).await?.embedding),
+                None,
+            ),
             Reference::Person(id) => {
                 let model = &self.pipeline.recogniser().name;
                 let faces = self.list_faces(&id).await?;
@@ -125,12 +149,19 @@ impl FaceBank {
                     .filter(|f| &f.model_name == model)
                     .map(|f| (similarity(&probe.embedding, &f.embedding), f.id.clone()))
                     .max_by(|a, b| a.0.total_cmp(&b.0))
-                    .ok_or_else(|| Error::invalid("person_id", format!("person {id} has no registered faces")))?;
+                    .ok_or_else(|| {
+                        Error::invalid("person_id", format!("person {id} has no registered faces"))
+                    })?;
                 (best.0, Some(best.1))
             }
         };
 
-        Ok(Verification { similarity, same_person: similarity >= threshold, threshold, matched_face_id })
+        Ok(Verification {
+            similarity,
+            same_person: similarity >= threshold,
+            threshold,
+            matched_face_id,
+        })
     }
 
     pub async fn detect(&self, image: Bytes, max_faces: i32) -> Result<DetectOutcome> {
@@ -140,7 +171,11 @@ impl FaceBank {
         if max_faces > 0 {
             faces.truncate(max_faces);
         }
-        Ok(DetectOutcome { faces, width: image.width(), height: image.height() })
+        Ok(DetectOutcome {
+            faces,
+            width: image.width(),
+            height: image.height(),
+        })
     }
 
     async fn largest_face(&self, image: Bytes) -> Result<EmbeddedFace> {
@@ -156,7 +191,10 @@ impl FaceBank {
         match given {
             None => Ok(self.config.recognition.threshold),
             Some(t) if (-1.0..=1.0).contains(&t) => Ok(t),
-            Some(t) => Err(Error::invalid(field, format!("{t} is not a similarity in [-1, 1]"))),
+            Some(t) => Err(Error::invalid(
+                field,
+                format!("{t} is not a similarity in [-1, 1]"),
+            )),
         }
     }
 }

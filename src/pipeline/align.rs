@@ -16,7 +16,13 @@ pub struct Template {
 /// dlib's ResNet recogniser: a 150 x 150 crop.
 pub const DLIB_TEMPLATE: Template = Template {
     size: 150,
-    points: [[47.55, 46.60], [100.48, 46.60], [74.01, 76.56], [50.41, 103.02], [97.61, 103.02]],
+    points: [
+        [47.55, 46.60],
+        [100.48, 46.60],
+        [74.01, 76.56],
+        [50.41, 103.02],
+        [97.61, 103.02],
+    ],
 };
 
 /// `destination = [[a, -b], [b, a]] * source + [tx, ty]`.
@@ -33,7 +39,9 @@ impl Similarity {
     /// where no reflection can be introduced).
     pub fn fit(source: &[Point; 5], destination: &[Point; 5]) -> Similarity {
         let mean = |points: &[Point; 5]| {
-            let sum = points.iter().fold([0.0f32; 2], |acc, p| [acc[0] + p[0], acc[1] + p[1]]);
+            let sum = points
+                .iter()
+                .fold([0.0f32; 2], |acc, p| [acc[0] + p[0], acc[1] + p[1]]);
             [sum[0] / 5.0, sum[1] / 5.0]
         };
         let (ms, md) = (mean(source), mean(destination));
@@ -49,17 +57,30 @@ impl Similarity {
         let norm = norm.max(f32::EPSILON);
         let (a, b) = (dot / norm, cross / norm);
 
-        Similarity { a, b, tx: md[0] - (a * ms[0] - b * ms[1]), ty: md[1] - (b * ms[0] + a * ms[1]) }
+        Similarity {
+            a,
+            b,
+            tx: md[0] - (a * ms[0] - b * ms[1]),
+            ty: md[1] - (b * ms[0] + a * ms[1]),
+        }
     }
 
     pub fn apply(&self, p: Point) -> Point {
-        [self.a * p[0] - self.b * p[1] + self.tx, self.b * p[0] + self.a * p[1] + self.ty]
+        [
+            self.a * p[0] - self.b * p[1] + self.tx,
+            self.b * p[0] + self.a * p[1] + self.ty,
+        ]
     }
 
     pub fn inverse(&self) -> Similarity {
         let det = (self.a * self.a + self.b * self.b).max(f32::EPSILON);
         let (a, b) = (self.a / det, -self.b / det);
-        Similarity { a, b, tx: -(a * self.tx - b * self.ty), ty: -(b * self.tx + a * self.ty) }
+        Similarity {
+            a,
+            b,
+            tx: -(a * self.tx - b * self.ty),
+            ty: -(b * self.tx + a * self.ty),
+        }
     }
 }
 
@@ -102,7 +123,12 @@ fn bilinear(image: &RgbImage, x: f32, y: f32) -> [f32; 3] {
         [f32::from(p[0]), f32::from(p[1]), f32::from(p[2])]
     };
 
-    let (p00, p10, p01, p11) = (pixel(x0, y0), pixel(x0 + 1, y0), pixel(x0, y0 + 1), pixel(x0 + 1, y0 + 1));
+    let (p00, p10, p01, p11) = (
+        pixel(x0, y0),
+        pixel(x0 + 1, y0),
+        pixel(x0, y0 + 1),
+        pixel(x0 + 1, y0 + 1),
+    );
     std::array::from_fn(|c| {
         let top = p00[c] + (p10[c] - p00[c]) * fx;
         let bottom = p01[c] + (p11[c] - p01[c]) * fx;
@@ -116,20 +142,39 @@ mod tests {
 
     #[test]
     fn fit_recovers_a_known_rotation_scale_and_shift() {
-        let truth = Similarity { a: 0.8, b: 0.6, tx: 12.0, ty: -3.0 };
-        let source = [[10.0, 20.0], [50.0, 22.0], [30.0, 40.0], [15.0, 60.0], [45.0, 61.0]];
+        let truth = Similarity {
+            a: 0.8,
+            b: 0.6,
+            tx: 12.0,
+            ty: -3.0,
+        };
+        let source = [
+            [10.0, 20.0],
+            [50.0, 22.0],
+            [30.0, 40.0],
+            [15.0, 60.0],
+            [45.0, 61.0],
+        ];
         let destination = source.map(|p| truth.apply(p));
 
         let fitted = Similarity::fit(&source, &destination);
 
-        for (got, want) in [fitted.a, fitted.b, fitted.tx, fitted.ty].iter().zip([0.8, 0.6, 12.0, -3.0]) {
+        for (got, want) in [fitted.a, fitted.b, fitted.tx, fitted.ty]
+            .iter()
+            .zip([0.8, 0.6, 12.0, -3.0])
+        {
             assert!((got - want).abs() < 1e-3, "{fitted:?}");
         }
     }
 
     #[test]
     fn inverse_undoes_the_transform() {
-        let t = Similarity { a: 1.2, b: -0.4, tx: 5.0, ty: 7.0 };
+        let t = Similarity {
+            a: 1.2,
+            b: -0.4,
+            tx: 5.0,
+            ty: 7.0,
+        };
         let p = t.inverse().apply(t.apply([3.0, -9.0]));
         assert!((p[0] - 3.0).abs() < 1e-4 && (p[1] + 9.0).abs() < 1e-4);
     }

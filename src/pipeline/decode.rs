@@ -10,8 +10,12 @@ use crate::{
     error::{Error, Reason, Result},
 };
 
-const ACCEPTED: &[ImageFormat] =
-    &[ImageFormat::Jpeg, ImageFormat::Png, ImageFormat::WebP, ImageFormat::Bmp];
+const ACCEPTED: &[ImageFormat] = &[
+    ImageFormat::Jpeg,
+    ImageFormat::Png,
+    ImageFormat::WebP,
+    ImageFormat::Bmp,
+];
 
 /// Decodes JPEG, PNG, WebP or BMP bytes, applies the EXIF orientation and
 /// converts grey, grey-alpha and RGBA images to RGB.
@@ -22,16 +26,23 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<RgbImage> {
     if bytes.len() > limits.max_bytes {
         return Err(Error::bad_image(
             Reason::ImageTooLarge,
-            format!("the image has {} bytes; at most {} are accepted", bytes.len(), limits.max_bytes),
+            format!(
+                "the image has {} bytes; at most {} are accepted",
+                bytes.len(),
+                limits.max_bytes
+            ),
         ));
     }
 
-    let format = image::guess_format(bytes).ok().filter(|f| ACCEPTED.contains(f)).ok_or_else(|| {
-        Error::bad_image(
-            Reason::UnsupportedImage,
-            "the bytes are not a JPEG, PNG, WebP or BMP image",
-        )
-    })?;
+    let format = image::guess_format(bytes)
+        .ok()
+        .filter(|f| ACCEPTED.contains(f))
+        .ok_or_else(|| {
+            Error::bad_image(
+                Reason::UnsupportedImage,
+                "the bytes are not a JPEG, PNG, WebP or BMP image",
+            )
+        })?;
     if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
         return Err(Error::bad_image(
             Reason::CorruptImage,
@@ -54,10 +65,15 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<RgbImage> {
         ));
     }
     if pixels == 0 {
-        return Err(Error::bad_image(Reason::CorruptImage, "the image has no pixels"));
+        return Err(Error::bad_image(
+            Reason::CorruptImage,
+            "the image has no pixels",
+        ));
     }
 
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut image = DynamicImage::from_decoder(decoder).map_err(refusal)?;
     image.apply_orientation(orientation);
     Ok(image.into_rgb8())
@@ -80,9 +96,10 @@ fn refusal(error: ImageError) -> Error {
     match error {
         ImageError::Limits(e) => Error::bad_image(Reason::ImageTooLarge, e.to_string()),
         ImageError::Unsupported(e) => Error::bad_image(Reason::UnsupportedImage, e.to_string()),
-        ImageError::Decoding(e) => {
-            Error::bad_image(Reason::CorruptImage, format!("the image cannot be decoded: {e}"))
-        }
+        ImageError::Decoding(e) => Error::bad_image(
+            Reason::CorruptImage,
+            format!("the image cannot be decoded: {e}"),
+        ),
         ImageError::IoError(e) => Error::bad_image(
             Reason::CorruptImage,
             format!("the image is truncated or corrupt: {e}"),
@@ -98,9 +115,13 @@ mod tests {
 
     #[test]
     fn a_jpeg_is_complete_only_with_an_end_marker_after_its_last_scan() {
-        assert!(jpeg_is_complete(&[0xFF, 0xD8, 0xFF, 0xDA, 1, 2, 0xFF, 0xD9]));
+        assert!(jpeg_is_complete(&[
+            0xFF, 0xD8, 0xFF, 0xDA, 1, 2, 0xFF, 0xD9
+        ]));
         assert!(!jpeg_is_complete(&[0xFF, 0xD8, 0xFF, 0xDA, 1, 2, 3]));
         // A thumbnail's end marker before the main scan does not count.
-        assert!(!jpeg_is_complete(&[0xFF, 0xD8, 0xFF, 0xD9, 0xFF, 0xDA, 1, 2]));
+        assert!(!jpeg_is_complete(&[
+            0xFF, 0xD8, 0xFF, 0xD9, 0xFF, 0xDA, 1, 2
+        ]));
     }
 }

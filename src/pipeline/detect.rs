@@ -16,7 +16,8 @@ use crate::{
 /// The model's input sides must be multiples of the coarsest stride.
 const ALIGN: u32 = 32;
 /// Per stride, the two prior sizes in input pixels.
-const PRIORS: [(usize, [f32; 2]); 3] = [(8, [16.0, 32.0]), (16, [64.0, 128.0]), (32, [256.0, 512.0])];
+const PRIORS: [(usize, [f32; 2]); 3] =
+    [(8, [16.0, 32.0]), (16, [64.0, 128.0]), (32, [256.0, 512.0])];
 const CENTRE_VARIANCE: f32 = 0.1;
 const SIZE_VARIANCE: f32 = 0.2;
 
@@ -53,7 +54,12 @@ impl Detector {
         )?;
         let mut faces = suppress(candidates, self.config.nms_iou);
         for face in &mut faces {
-            unscale(face, input.scale, image.width() as f32, image.height() as f32);
+            unscale(
+                face,
+                input.scale,
+                image.width() as f32,
+                image.height() as f32,
+            );
         }
         faces.sort_by(|a, b| b.rect.area().total_cmp(&a.rect.area()));
         Ok(faces)
@@ -97,7 +103,11 @@ impl Detector {
 pub fn common_input_shapes(config: &DetectorConfig) -> Vec<Vec<usize>> {
     let long = (config.longest_side.div_ceil(ALIGN) * ALIGN) as usize;
     let short = ((config.longest_side * 3 / 4).div_ceil(ALIGN) * ALIGN) as usize;
-    vec![vec![1, short, long, 3], vec![1, long, short, 3], vec![1, long, long, 3]]
+    vec![
+        vec![1, short, long, 3],
+        vec![1, long, short, 3],
+        vec![1, long, long, 3],
+    ]
 }
 
 /// Decodes every prior whose face probability reaches `threshold`, in model
@@ -196,8 +206,13 @@ fn suppress(mut candidates: Vec<Detection>, iou: f32) -> Vec<Detection> {
 
 fn unscale(face: &mut Detection, scale: f32, width: f32, height: f32) {
     let r = face.rect;
-    face.rect = Rect { x1: r.x1 / scale, y1: r.y1 / scale, x2: r.x2 / scale, y2: r.y2 / scale }
-        .clamp_to(width, height);
+    face.rect = Rect {
+        x1: r.x1 / scale,
+        y1: r.y1 / scale,
+        x2: r.x2 / scale,
+        y2: r.y2 / scale,
+    }
+    .clamp_to(width, height);
     for point in &mut face.landmarks {
         point[0] /= scale;
         point[1] /= scale;
@@ -211,13 +226,24 @@ mod tests {
     #[test]
     fn prior_count_matches_the_model_output_length() {
         // 640 x 448: (80*56 + 40*28 + 20*14) * 2
-        assert_eq!(prior_boxes(640, 448).len(), (80 * 56 + 40 * 28 + 20 * 14) * 2);
+        assert_eq!(
+            prior_boxes(640, 448).len(),
+            (80 * 56 + 40 * 28 + 20 * 14) * 2
+        );
     }
 
     #[test]
     fn first_priors_are_the_two_sizes_of_the_top_left_stride_8_cell() {
         let priors = prior_boxes(64, 64);
-        assert_eq!(priors[0], Prior { cx: 4.0 / 64.0, cy: 4.0 / 64.0, w: 0.25, h: 0.25 });
+        assert_eq!(
+            priors[0],
+            Prior {
+                cx: 4.0 / 64.0,
+                cy: 4.0 / 64.0,
+                w: 0.25,
+                h: 0.25
+            }
+        );
         assert_eq!(priors[1].w, 0.5);
         assert_eq!(priors[2].cx, 12.0 / 64.0);
     }
@@ -225,11 +251,19 @@ mod tests {
     #[test]
     fn suppression_keeps_the_best_of_overlapping_boxes_and_distinct_ones() {
         let face = |x: f32, score: f32| Detection {
-            rect: Rect { x1: x, y1: 0.0, x2: x + 10.0, y2: 10.0 },
+            rect: Rect {
+                x1: x,
+                y1: 0.0,
+                x2: x + 10.0,
+                y2: 10.0,
+            },
             landmarks: [[0.0; 2]; 5],
             score,
         };
         let kept = suppress(vec![face(0.0, 0.8), face(1.0, 0.95), face(50.0, 0.7)], 0.4);
-        assert_eq!(kept.iter().map(|f| f.score).collect::<Vec<_>>(), vec![0.95, 0.7]);
+        assert_eq!(
+            kept.iter().map(|f| f.score).collect::<Vec<_>>(),
+            vec![0.95, 0.7]
+        );
     }
 }

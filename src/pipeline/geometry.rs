@@ -67,16 +67,36 @@ mod tests {
 
     #[test]
     fn iou_of_identical_boxes_is_one_and_of_disjoint_boxes_zero() {
-        let a = Rect { x1: 0.0, y1: 0.0, x2: 10.0, y2: 10.0 };
-        let b = Rect { x1: 20.0, y1: 20.0, x2: 30.0, y2: 30.0 };
+        let a = Rect {
+            x1: 0.0,
+            y1: 0.0,
+            x2: 10.0,
+            y2: 10.0,
+        };
+        let b = Rect {
+            x1: 20.0,
+            y1: 20.0,
+            x2: 30.0,
+            y2: 30.0,
+        };
         assert_eq!(a.iou(&a), 1.0);
         assert_eq!(a.iou(&b), 0.0);
     }
 
     #[test]
     fn iou_of_half_overlapping_boxes_is_one_third() {
-        let a = Rect { x1: 0.0, y1: 0.0, x2: 10.0, y2: 10.0 };
-        let b = Rect { x1: 5.0, y1: 0.0, x2: 15.0, y2: 10.0 };
+        let a = Rect {
+            x1: 0.0,
+            y1: 0.0,
+            x2: 10.0,
+            y2: 10.0,
+        };
+        let b = Rect {
+            x1: 5.0,
+            y1: 0.0,
+            x2: 15.0,
+            y2: 10.0,
+        };
         assert!((a.iou(&b) - 1.0 / 3.0).abs() < 1e-6);
     }
 }

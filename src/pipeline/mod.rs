@@ -11,15 +11,15 @@ use std::{sync::Arc, time::Instant};
 
 use image::RgbImage;
 
+use self::{detect::Detector, recognise::Recogniser};
 pub use self::{
     geometry::{Detection, Rect},
     recognise::{similarity, Embedding, RecogniserSpec},
 };
-use self::{detect::Detector, recognise::Recogniser};
 use crate::{
     config::{Config, ImageLimits, QualityConfig},
     error::{Reason, Refusal, Result},
-    ports::inference::InferenceEngine,
+    ports::inference::{InferenceEngine, Tensor},
 };
 
 /// A detected face with its embedding.
@@ -82,7 +82,11 @@ impl Pipeline {
     }
 
     /// Detects the faces of `image` and embeds the selected ones in one batch.
-    pub async fn embed_faces(&self, image: &RgbImage, selection: Selection) -> Result<Vec<EmbeddedFace>> {
+    pub async fn embed_faces(
+        &self,
+        image: &RgbImage,
+        selection: Selection,
+    ) -> Result<Vec<EmbeddedFace>> {
         let mut faces = self.detect(image).await?;
         match selection {
             Selection::All { max_faces } if max_faces > 0 => faces.truncate(max_faces),
@@ -92,13 +96,26 @@ impl Pipeline {
         self.embed(image, faces).await
     }
 
-    pub async fn embed(&self, image: &RgbImage, faces: Vec<Detection>) -> Result<Vec<EmbeddedFace>> {
-        let batch = self.recogniser.align(image, &faces.iter().collect::<Vec<_>>());
+    /// The aligned crops of `faces`, as one recogniser input batch.
+    pub fn aligned_batch(&self, image: &RgbImage, faces: &[Detection]) -> Tensor {
+        self.recogniser
+            .align(image, &faces.iter().collect::<Vec<_>>())
+    }
+
+    pub async fn embed(
+        &self,
+        image: &RgbImage,
+        faces: Vec<Detection>,
+    ) -> Result<Vec<EmbeddedFace>> {
+        let batch = self.aligned_batch(image, &faces);
         let embeddings = self.recogniser.embed(batch).await?;
         Ok(faces
             .into_iter()
             .zip(embeddings)
-            .map(|(detection, embedding)| EmbeddedFace { detection, embedding })
+            .map(|(detection, embedding)| EmbeddedFace {
+                detection,
+                embedding,
+            })
             .collect())
     }
 
@@ -139,7 +156,7 @@ impl Pipeline {
         times.detect = started.elapsed().as_secs_f64();
 
         let started = Instant::now();
-        let batch = self.recogniser.align(&image, &faces.iter().collect::<Vec<_>>());
+        let batch = self.aligned_batch(&image, &faces);
         times.align = started.elapsed().as_secs_f64();
 
         let started = Instant::now();

@@ -60,7 +60,10 @@ impl Recogniser {
         }
 
         let outputs = self.engine.infer(Model::Recogniser, batch).await?;
-        let (_, raw) = outputs.0.first().ok_or_else(|| Error::internal("the recogniser gave no output"))?;
+        let (_, raw) = outputs
+            .0
+            .first()
+            .ok_or_else(|| Error::internal("the recogniser gave no output"))?;
 
         let dimension = self.spec.dimension;
         if raw.data.len() != count * dimension {
@@ -74,7 +77,12 @@ impl Recogniser {
 }
 
 pub fn normalised(v: &[f32]) -> Embedding {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::EPSILON);
+    let norm = v
+        .iter()
+        .map(|x| x * x)
+        .sum::<f32>()
+        .sqrt()
+        .max(f32::EPSILON);
     v.iter().map(|x| x / norm).collect()
 }
 

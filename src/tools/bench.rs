@@ -1,7 +1,518 @@
-//! `facebank bench`: filled in below.
-#[derive(clap::Args)]
-pub struct BenchArgs {}
+//! `facebank bench`: where the time and memory go.
+//!
+//! 1. Stages, in process: decode, detect, align, embed for a one-face and a
+//!    six-face photo, the detector and recogniser model runs alone (to compare
+//!    with other engines), and a search of the exact index.
+//! 2. A real server in a child process (`facebank serve`) on a fresh data
+//!    directory: resident memory after start, then `Recognize` latency and
+//!    throughput with 1 and 4 concurrent clients.
+//! 3. The same data directory filled with synthetic faces (random unit
+//!    vectors) up to `--faces`; the server restarted: start time, memory and
+//!    `Recognize` latency again.
 
-pub async fn run(_args: BenchArgs) -> anyhow::Result<()> {
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context};
+use tonic::transport::Channel;
+
+use crate::{
+    config::Config,
+    domain::{new_id, now_micros, Face, Person},
+    pipeline::{detect::Detector, Pipeline, Rect},
+    ports::{
+        index::{IndexEntry, MemoryIndex, VectorIndex},
+        inference::{InferenceEngine, Model, TractEngine},
+        records::{Records, SqliteRecords},
+    },
+    transport::grpc::pb::{self, face_service_client::FaceServiceClient},
+};
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Folder holding `faces/` and `scenes/` test photos.
+    #[arg(long, default_value = "tests/data")]
+    pub data: PathBuf,
+    /// Runs per stage measurement.
+    #[arg(long, default_value_t = 20)]
+    pub iterations: usize,
+    /// Seconds each load phase runs.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Registered faces for the memory and large-index measurements.
+    #[arg(long, default_value_t = 100_000)]
+    pub faces: usize,
+    /// Only the in-process stage measurements.
+    #[arg(long)]
+    pub stages_only: bool,
+}
+
+const ONE_FACE: &str = "faces/deepface_angelina/1.jpg";
+const PROBE: &str = "faces/deepface_angelina/3.jpg";
+const SIX_FACES: &str = "scenes/insightface_t1.jpg";
+const REGISTERED: [(&str, &[&str]); 3] = [
+    (
+        "Angelina",
+        &[
+            "faces/deepface_angelina/1.jpg",
+            "faces/deepface_angelina/2.jpg",
+        ],
+    ),
+    ("Jack", &["faces/deepface_jack/1.jpg"]),
+    ("Jennifer", &["faces/deepface_jennifer/1.jpg"]),
+];
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let config = Config::load()?;
+    println!(
+        "facebank bench: {} CPU cores, inference threads per run {}, concurrent runs {}\n",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        config.inference.threads_per_run,
+        config.inference_concurrency()
+    );
+
+    stages(&args, &config).await?;
+    search(&args).await?;
+    if !args.stages_only {
+        server(&args).await?;
+    }
     Ok(())
+}
+
+async fn stages(args: &BenchArgs, config: &Config) -> anyhow::Result<()> {
+    let engine: Arc<dyn InferenceEngine> = Arc::new(TractEngine::load(
+        &config.models.detector,
+        &config.models.recogniser,
+        config.inference_concurrency(),
+        config.inference.threads_per_run,
+    )?);
+    let pipeline = Pipeline::new(config, Arc::clone(&engine), crate::dlib_recogniser());
+    let detector = Detector::new(Arc::clone(&engine), config.detector);
+
+    println!(
+        "## Pipeline stages (median of {} runs, ms)\n",
+        args.iterations
+    );
+    println!(
+        "| photo | faces | decode | detect | align | embed | total | detector model | recogniser model |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for photo in [ONE_FACE, SIX_FACES] {
+        let bytes = bytes::Bytes::from(std::fs::read(args.data.join(photo))?);
+        let mut samples = Vec::new();
+        let mut faces = 0;
+        for i in 0..args.iterations + 2 {
+            let (times, found) = pipeline.time_stages(bytes.clone()).await?;
+            faces = found;
+            if i >= 2 {
+                samples.push(times);
+            }
+        }
+
+        let image = pipeline.decode(bytes.clone()).await?;
+        let input = detector.prepare(&image);
+        let detector_model = time_runs(args.iterations, || {
+            engine.infer(Model::Detector, input.tensor.clone())
+        })
+        .await?;
+        let batch = pipeline.aligned_batch(&image, &pipeline.detect(&image).await?);
+        let recogniser_model = time_runs(args.iterations, || {
+            engine.infer(Model::Recogniser, batch.clone())
+        })
+        .await?;
+
+        let median_of =
+            |f: fn(&crate::pipeline::StageTimes) -> f64| median(samples.iter().map(f).collect());
+        let (decode, detect, align, embed) = (
+            median_of(|t| t.decode),
+            median_of(|t| t.detect),
+            median_of(|t| t.align),
+            median_of(|t| t.embed),
+        );
+        println!(
+            "| {photo} ({}x{}) | {faces} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} ({:?}) | {:.1} (batch {faces}) |",
+            image.width(),
+            image.height(),
+            decode * 1e3,
+            detect * 1e3,
+            align * 1e3,
+            embed * 1e3,
+            (decode + detect + align + embed) * 1e3,
+            detector_model * 1e3,
+            input.tensor.shape,
+            recogniser_model * 1e3,
+        );
+    }
+    println!();
+    Ok(())
+}
+
+async fn time_runs<F, Fut, T>(iterations: usize, mut run: F) -> anyhow::Result<f64>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = crate::error::Result<T>>,
+{
+    run().await?;
+    let mut samples = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let started = Instant::now();
+        run().await?;
+        samples.push(started.elapsed().as_secs_f64());
+    }
+    Ok(median(samples))
+}
+
+async fn search(args: &BenchArgs) -> anyhow::Result<()> {
+    println!("## Exact index search (median, ms; k = 8, every vector scanned)\n");
+    println!("| faces | 1 query | 6 queries |");
+    println!("| --- | --- | --- |");
+    let mut random = Random(0x5eed);
+    for size in [10_000, args.faces.max(10_000)] {
+        let index = MemoryIndex::new(128);
+        let entries = (0..size)
+            .map(|i| IndexEntry {
+                face_id: format!("f{i}"),
+                person_id: format!("p{i}"),
+                embedding: random.unit_vector(128),
+            })
+            .collect();
+        index.upsert(entries).await?;
+        let queries: Vec<Vec<f32>> = (0..6).map(|_| random.unit_vector(128)).collect();
+        let one = time_runs(args.iterations, || index.search(&queries[..1], 8, -1.0)).await?;
+        let six = time_runs(args.iterations, || index.search(&queries, 8, -1.0)).await?;
+        println!("| {size} | {:.2} | {:.2} |", one * 1e3, six * 1e3);
+    }
+    println!();
+    Ok(())
+}
+
+async fn server(args: &BenchArgs) -> anyhow::Result<()> {
+    let dir = tempfile_dir()?;
+    let port = free_port()?;
+
+    let started = Instant::now();
+    let mut child = ChildServer::start(&dir, port).await?;
+    println!("## Server in a child process, fresh data directory\n");
+    println!(
+        "- ready after {:.1} s; resident memory {} MiB",
+        started.elapsed().as_secs_f64(),
+        child.rss_mib()?
+    );
+    let client = child.client().await?;
+    for (name, photos) in REGISTERED {
+        register(&client, &args.data, name, photos).await?;
+    }
+    println!(
+        "- registered {} persons; resident memory {} MiB\n",
+        REGISTERED.len(),
+        child.rss_mib()?
+    );
+    load_table(args, &client, &[PROBE, SIX_FACES]).await?;
+    child.stop()?;
+
+    let filled = Instant::now();
+    fill(&dir, args.faces).await?;
+    println!(
+        "\n## The same server with {} registered faces\n",
+        args.faces
+    );
+    println!(
+        "- {} synthetic faces written in {:.1} s",
+        args.faces,
+        filled.elapsed().as_secs_f64()
+    );
+    let started = Instant::now();
+    let mut child = ChildServer::start(&dir, port).await?;
+    println!(
+        "- ready after {:.1} s (index rebuilt from the database); resident memory {} MiB\n",
+        started.elapsed().as_secs_f64(),
+        child.rss_mib()?
+    );
+    let client = child.client().await?;
+    load_table(args, &client, &[PROBE]).await?;
+    println!(
+        "\n- resident memory after the load: {} MiB",
+        child.rss_mib()?
+    );
+    child.stop()?;
+
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}
+
+async fn load_table(
+    args: &BenchArgs,
+    client: &FaceServiceClient<Channel>,
+    photos: &[&str],
+) -> anyhow::Result<()> {
+    println!("| photo | clients | requests | p50 ms | p95 ms | requests/s |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for photo in photos {
+        let bytes = bytes::Bytes::from(std::fs::read(args.data.join(photo))?);
+        for clients in [1, 4] {
+            let report = load(
+                client,
+                bytes.clone(),
+                clients,
+                Duration::from_secs(args.seconds),
+            )
+            .await?;
+            println!(
+                "| {photo} | {clients} | {} | {:.1} | {:.1} | {:.1} |",
+                report.requests, report.p50_ms, report.p95_ms, report.per_second
+            );
+        }
+    }
+    Ok(())
+}
+
+struct LoadReport {
+    requests: usize,
+    p50_ms: f64,
+    p95_ms: f64,
+    per_second: f64,
+}
+
+/// `clients` callers each sending `Recognize` back to back for `duration`.
+async fn load(
+    client: &FaceServiceClient<Channel>,
+    image: bytes::Bytes,
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<LoadReport> {
+    let started = Instant::now();
+    let callers = (0..clients).map(|_| {
+        let mut client = client.clone();
+        let image = image.clone();
+        tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while started.elapsed() < duration {
+                let call = Instant::now();
+                client
+                    .recognize(pb::RecognizeRequest {
+                        image: Some(pb::Image {
+                            content: image.clone(),
+                        }),
+                        top_k: 1,
+                        ..Default::default()
+                    })
+                    .await?;
+                latencies.push(call.elapsed().as_secs_f64());
+            }
+            Ok::<_, tonic::Status>(latencies)
+        })
+    });
+    let mut latencies = Vec::new();
+    for caller in futures::future::join_all(callers).await {
+        latencies.extend(caller??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    Ok(LoadReport {
+        requests: latencies.len(),
+        p50_ms: percentile(&latencies, 0.50) * 1e3,
+        p95_ms: percentile(&latencies, 0.95) * 1e3,
+        per_second: latencies.len() as f64 / elapsed,
+    })
+}
+
+async fn register(
+    client: &FaceServiceClient<Channel>,
+    data: &Path,
+    name: &str,
+    photos: &[&str],
+) -> anyhow::Result<()> {
+    let images = photos
+        .iter()
+        .map(|p| {
+            Ok(pb::Image {
+                content: std::fs::read(data.join(p))?.into(),
+            })
+        })
+        .collect::<std::io::Result<Vec<_>>>()?;
+    client
+        .clone()
+        .register_faces(pb::RegisterFacesRequest {
+            target: Some(pb::register_faces_request::Target::NewPerson(pb::Person {
+                name: name.into(),
+                ..Default::default()
+            })),
+            images,
+            face_selection: 0,
+        })
+        .await?;
+    Ok(())
+}
+
+/// Adds synthetic persons (ten faces each) until the database holds `total`
+/// faces.
+async fn fill(dir: &Path, total: usize) -> anyhow::Result<()> {
+    let records = SqliteRecords::open(&dir.join(crate::DATABASE_FILE))?;
+    let spec = crate::dlib_recogniser();
+    let mut random = Random(0xface);
+    let mut written = REGISTERED
+        .iter()
+        .map(|(_, photos)| photos.len())
+        .sum::<usize>();
+    while written < total {
+        let now = now_micros();
+        let person = Person {
+            id: new_id(),
+            name: format!("synthetic {written}"),
+            created_at: now,
+            updated_at: now,
+            ..Person::default()
+        };
+        let faces: Vec<Face> = (0..10.min(total - written))
+            .map(|_| Face {
+                id: new_id(),
+                person_id: person.id.clone(),
+                embedding: random.unit_vector(spec.dimension),
+                model_name: spec.name.clone(),
+                model_version: spec.version.clone(),
+                detection_score: 0.99,
+                rect: Rect {
+                    x1: 0.0,
+                    y1: 0.0,
+                    x2: 100.0,
+                    y2: 100.0,
+                },
+                landmarks: [[0.0; 2]; 5],
+                image_sha256: String::new(),
+                created_at: now,
+            })
+            .collect();
+        written += faces.len();
+        records
+            .add_faces(
+                Some(&person),
+                &faces,
+                Box::new(|_| Box::pin(async { Ok(()) })),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// `facebank serve` in a child process.
+struct ChildServer {
+    child: Child,
+    port: u16,
+}
+
+impl ChildServer {
+    async fn start(dir: &Path, port: u16) -> anyhow::Result<ChildServer> {
+        let child = Command::new(std::env::current_exe()?)
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .context("cannot start facebank serve")?;
+        let mut server = ChildServer { child, port };
+        server.wait_until_serving().await?;
+        Ok(server)
+    }
+
+    async fn wait_until_serving(&mut self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("facebank serve exited with {status}");
+            }
+            if let Ok(channel) = Channel::from_shared(format!("http://127.0.0.1:{}", self.port))?
+                .connect()
+                .await
+            {
+                let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+                let request = tonic_health::pb::HealthCheckRequest {
+                    service: String::new(),
+                };
+                if health.check(request).await.is_ok() {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("facebank serve did not become ready")
+    }
+
+    async fn client(&self) -> anyhow::Result<FaceServiceClient<Channel>> {
+        Ok(FaceServiceClient::connect(format!("http://127.0.0.1:{}", self.port)).await?)
+    }
+
+    fn rss_mib(&self) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("no VmRSS in /proc")?;
+        Ok(kib / 1024)
+    }
+
+    fn stop(&mut self) -> anyhow::Result<()> {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("facebank-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    percentile(&samples, 0.5)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// xorshift64*: reproducible synthetic vectors without a dependency.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> f32 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let bits = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 40;
+        bits as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    }
+
+    fn unit_vector(&mut self, dimension: usize) -> Vec<f32> {
+        let v: Vec<f32> = (0..dimension).map(|_| self.next()).collect();
+        crate::pipeline::recognise::normalised(&v)
+    }
 }

@@ -55,9 +55,15 @@ impl Rates {
         let genuines = pairs.iter().filter(|p| p.same).count();
         Rates {
             threshold,
-            false_accepts: pairs.iter().filter(|p| !p.same && p.similarity >= threshold).count(),
+            false_accepts: pairs
+                .iter()
+                .filter(|p| !p.same && p.similarity >= threshold)
+                .count(),
             impostors: pairs.len() - genuines,
-            false_rejects: pairs.iter().filter(|p| p.same && p.similarity < threshold).count(),
+            false_rejects: pairs
+                .iter()
+                .filter(|p| p.same && p.similarity < threshold)
+                .count(),
             genuines,
         }
     }
@@ -107,14 +113,19 @@ pub async fn run(args: CalibrateArgs) -> anyhow::Result<()> {
 async fn largest_face(pipeline: &Pipeline, path: &Path) -> anyhow::Result<Option<Embedding>> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let image = pipeline.decode(bytes.into()).await?;
-    let face = pipeline.embed_faces(&image, Selection::Largest).await?.pop();
+    let face = pipeline
+        .embed_faces(&image, Selection::Largest)
+        .await?
+        .pop();
     Ok(face.map(|f| f.embedding))
 }
 
 /// (file relative to the folder, person) for every photo.
 fn labelled_photos(folder: &Path) -> anyhow::Result<Vec<(String, String)>> {
     let mut photos = Vec::new();
-    for person in std::fs::read_dir(folder).with_context(|| format!("cannot read {}", folder.display()))? {
+    for person in
+        std::fs::read_dir(folder).with_context(|| format!("cannot read {}", folder.display()))?
+    {
         let person = person?;
         if !person.file_type()?.is_dir() {
             continue;
@@ -134,22 +145,31 @@ fn all_pairs(embeddings: &BTreeMap<String, (String, Embedding)>) -> Vec<Scored> 
     let mut pairs = Vec::new();
     for (i, (person_a, a)) in entries.iter().enumerate() {
         for (person_b, b) in &entries[i + 1..] {
-            pairs.push(Scored { similarity: similarity(a, b), same: person_a == person_b });
+            pairs.push(Scored {
+                similarity: similarity(a, b),
+                same: person_a == person_b,
+            });
         }
     }
     pairs
 }
 
-fn listed_pairs(path: &Path, embeddings: &BTreeMap<String, (String, Embedding)>) -> anyhow::Result<Vec<Scored>> {
+fn listed_pairs(
+    path: &Path,
+    embeddings: &BTreeMap<String, (String, Embedding)>,
+) -> anyhow::Result<Vec<Scored>> {
     let text = std::fs::read_to_string(path)?;
     let mut pairs = Vec::new();
     for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
         let fields: Vec<&str> = line.split('\t').collect();
-        let [a, b, same] = fields.as_slice() else { anyhow::bail!("malformed line {line:?}") };
+        let [a, b, same] = fields.as_slice() else {
+            anyhow::bail!("malformed line {line:?}")
+        };
         match (embeddings.get(*a), embeddings.get(*b)) {
-            (Some((_, a)), Some((_, b))) => {
-                pairs.push(Scored { similarity: similarity(a, b), same: *same == "1" })
-            }
+            (Some((_, a)), Some((_, b))) => pairs.push(Scored {
+                similarity: similarity(a, b),
+                same: *same == "1",
+            }),
             _ => println!("pair {a} {b}: a photo has no face"),
         }
     }
@@ -157,8 +177,15 @@ fn listed_pairs(path: &Path, embeddings: &BTreeMap<String, (String, Embedding)>)
 }
 
 fn print_table(title: &str, pairs: &[Scored], args: &CalibrateArgs) {
-    println!("\n{title}: {} genuine, {} impostor pairs", pairs.iter().filter(|p| p.same).count(), pairs.iter().filter(|p| !p.same).count());
-    println!("{:>9} {:>9} {:>9} {:>9} {:>7} {:>7}", "threshold", "FAR", "FRR", "accuracy", "FA", "FR");
+    println!(
+        "\n{title}: {} genuine, {} impostor pairs",
+        pairs.iter().filter(|p| p.same).count(),
+        pairs.iter().filter(|p| !p.same).count()
+    );
+    println!(
+        "{:>9} {:>9} {:>9} {:>9} {:>7} {:>7}",
+        "threshold", "FAR", "FRR", "accuracy", "FA", "FR"
+    );
     let steps = ((args.to - args.from) / args.step).round() as usize;
     let mut best: Option<Rates> = None;
     for i in 0..=steps {

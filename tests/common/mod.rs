@@ -17,6 +17,12 @@ use tonic::transport::Channel;
 
 pub use facebank::transport::grpc::pb;
 
+/// Two photos of one person, registered by several tests.
+pub const ANGELINA_TWO_PHOTOS: [&str; 2] = [
+    "faces/deepface_angelina/1.jpg",
+    "faces/deepface_angelina/2.jpg",
+];
+
 pub struct TestServer {
     pub client: FaceServiceClient<Channel>,
     pub address: SocketAddr,
@@ -27,7 +33,11 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server with the default configuration on `data_dir`.
     pub async fn start(data_dir: &Path) -> TestServer {
-        Self::start_with(Config { data_dir: data_dir.to_path_buf(), ..Config::default() }).await
+        Self::start_with(Config {
+            data_dir: data_dir.to_path_buf(),
+            ..Config::default()
+        })
+        .await
     }
 
     pub async fn start_with(mut config: Config) -> TestServer {
@@ -50,7 +60,12 @@ impl TestServer {
             .expect("client connects")
             .max_decoding_message_size(64 << 20)
             .max_encoding_message_size(64 << 20);
-        TestServer { client, address, stop: Some(stop), task: Some(task) }
+        TestServer {
+            client,
+            address,
+            stop: Some(stop),
+            task: Some(task),
+        }
     }
 
     pub fn client(&self) -> FaceServiceClient<Channel> {
@@ -69,7 +84,9 @@ impl TestServer {
 }
 
 pub fn data_path(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(relative)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(relative)
 }
 
 /// The bytes of a test photo, e.g. `faces/deepface_angelina/1.jpg`.
@@ -78,31 +95,64 @@ pub fn photo(relative: &str) -> Vec<u8> {
 }
 
 pub fn image(relative: &str) -> Option<Image> {
-    Some(Image { content: photo(relative).into() })
+    Some(Image {
+        content: photo(relative).into(),
+    })
 }
 
 pub fn image_bytes(bytes: Vec<u8>) -> Option<Image> {
-    Some(Image { content: bytes.into() })
+    Some(Image {
+        content: bytes.into(),
+    })
 }
 
 /// The `ErrorInfo` reason of a failed call.
 pub fn reason(status: &tonic::Status) -> String {
     use tonic_types::StatusExt;
-    status.get_error_details().error_info().map(|i| i.reason.clone()).unwrap_or_default()
+    status
+        .get_error_details()
+        .error_info()
+        .map(|i| i.reason.clone())
+        .unwrap_or_default()
+}
+
+/// A registration of a new person from encoded images.
+pub fn new_person_request(
+    person: pb::Person,
+    images: Vec<Vec<u8>>,
+    selection: pb::FaceSelection,
+) -> pb::RegisterFacesRequest {
+    pb::RegisterFacesRequest {
+        target: Some(pb::register_faces_request::Target::NewPerson(person)),
+        images: images
+            .into_iter()
+            .map(|b| Image { content: b.into() })
+            .collect(),
+        face_selection: selection as i32,
+    }
+}
+
+pub fn named(name: &str) -> pb::Person {
+    pb::Person {
+        name: name.to_string(),
+        ..Default::default()
+    }
 }
 
 /// Registers a new person named `name` from the given photos.
-pub async fn register(server: &TestServer, name: &str, photos: &[&str]) -> pb::RegisterFacesResponse {
+pub async fn register(
+    server: &TestServer,
+    name: &str,
+    photos: &[&str],
+) -> pb::RegisterFacesResponse {
+    let images = photos.iter().map(|p| photo(p)).collect();
     server
         .client()
-        .register_faces(pb::RegisterFacesRequest {
-            target: Some(pb::register_faces_request::Target::NewPerson(pb::Person {
-                name: name.to_string(),
-                ..Default::default()
-            })),
-            images: photos.iter().map(|p| image(p).unwrap()).collect(),
-            face_selection: pb::FaceSelection::Unspecified as i32,
-        })
+        .register_faces(new_person_request(
+            named(name),
+            images,
+            pb::FaceSelection::Single,
+        ))
         .await
         .unwrap_or_else(|s| panic!("registering {name}: {s:?}"))
         .into_inner()
@@ -119,7 +169,12 @@ fn common_photo(relative: &str) -> Vec<u8> {
 pub async fn recognize_bytes(server: &TestServer, bytes: Vec<u8>) -> pb::RecognizeResponse {
     server
         .client()
-        .recognize(pb::RecognizeRequest { image: image_bytes(bytes), max_faces: 0, top_k: 3, min_similarity: None })
+        .recognize(pb::RecognizeRequest {
+            image: image_bytes(bytes),
+            max_faces: 0,
+            top_k: 3,
+            min_similarity: None,
+        })
         .await
         .unwrap_or_else(|s| panic!("recognize: {s:?}"))
         .into_inner()
@@ -128,5 +183,8 @@ pub async fn recognize_bytes(server: &TestServer, bytes: Vec<u8>) -> pb::Recogni
 /// The name of the best match of the largest face, if any.
 pub fn best_match(reply: &pb::RecognizeResponse) -> Option<String> {
     let face = reply.faces.first()?;
-    face.matches.first().and_then(|m| m.person.as_ref()).map(|p| p.name.clone())
+    face.matches
+        .first()
+        .and_then(|m| m.person.as_ref())
+        .map(|p| p.name.clone())
 }

@@ -25,7 +25,10 @@ struct Matrix {
 
 impl MemoryIndex {
     pub fn new(dimension: usize) -> Self {
-        MemoryIndex { dimension, inner: RwLock::new(Matrix::default()) }
+        MemoryIndex {
+            dimension,
+            inner: RwLock::new(Matrix::default()),
+        }
     }
 
     fn check(&self, vector: &[f32]) -> Result<()> {
@@ -43,7 +46,9 @@ impl MemoryIndex {
 
 impl Matrix {
     fn remove(&mut self, face_id: &str, dimension: usize) {
-        let Some(row) = self.position.remove(face_id) else { return };
+        let Some(row) = self.position.remove(face_id) else {
+            return;
+        };
         let last = self.rows.len() - 1;
         if row != last {
             let (head, tail) = self.vectors.split_at_mut(last * dimension);
@@ -81,12 +86,20 @@ impl VectorIndex for MemoryIndex {
         Ok(())
     }
 
-    async fn search(&self, queries: &[Vec<f32>], k: usize, min_similarity: f32) -> Result<Vec<Vec<Hit>>> {
+    async fn search(
+        &self,
+        queries: &[Vec<f32>],
+        k: usize,
+        min_similarity: f32,
+    ) -> Result<Vec<Vec<Hit>>> {
         for query in queries {
             self.check(query)?;
         }
         let matrix = self.inner.read().expect("index lock poisoned");
-        Ok(queries.iter().map(|q| top_k(&matrix, q, self.dimension, k, min_similarity)).collect())
+        Ok(queries
+            .iter()
+            .map(|q| top_k(&matrix, q, self.dimension, k, min_similarity))
+            .collect())
     }
 
     async fn len(&self) -> Result<usize> {
@@ -114,7 +127,13 @@ impl Ord for Candidate {
     }
 }
 
-fn top_k(matrix: &Matrix, query: &[f32], dimension: usize, k: usize, min_similarity: f32) -> Vec<Hit> {
+fn top_k(
+    matrix: &Matrix,
+    query: &[f32],
+    dimension: usize,
+    k: usize,
+    min_similarity: f32,
+) -> Vec<Hit> {
     if k == 0 {
         return Vec::new();
     }
@@ -126,7 +145,10 @@ fn top_k(matrix: &Matrix, query: &[f32], dimension: usize, k: usize, min_similar
         }
         if best.len() < k {
             best.push(Candidate(similarity, row));
-        } else if best.peek().is_some_and(|worst: &Candidate| similarity > worst.0) {
+        } else if best
+            .peek()
+            .is_some_and(|worst: &Candidate| similarity > worst.0)
+        {
             best.pop();
             best.push(Candidate(similarity, row));
         }
@@ -145,7 +167,12 @@ fn top_k(matrix: &Matrix, query: &[f32], dimension: usize, k: usize, min_similar
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0.0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
     for (x, y) in ca.zip(cb) {
         for i in 0..8 {
             lanes[i] += x[i] * y[i];
@@ -159,14 +186,22 @@ mod tests {
     use super::*;
 
     fn entry(face: &str, person: &str, v: [f32; 2]) -> IndexEntry {
-        IndexEntry { face_id: face.into(), person_id: person.into(), embedding: v.to_vec() }
+        IndexEntry {
+            face_id: face.into(),
+            person_id: person.into(),
+            embedding: v.to_vec(),
+        }
     }
 
     #[tokio::test]
     async fn search_returns_the_most_similar_first_and_respects_the_floor() {
         let index = MemoryIndex::new(2);
         index
-            .upsert(vec![entry("a", "p", [1.0, 0.0]), entry("b", "q", [0.6, 0.8]), entry("c", "r", [0.0, 1.0])])
+            .upsert(vec![
+                entry("a", "p", [1.0, 0.0]),
+                entry("b", "q", [0.6, 0.8]),
+                entry("c", "r", [0.0, 1.0]),
+            ])
             .await
             .unwrap();
 
@@ -182,7 +217,11 @@ mod tests {
     async fn delete_keeps_the_other_rows_searchable() {
         let index = MemoryIndex::new(2);
         index
-            .upsert(vec![entry("a", "p", [1.0, 0.0]), entry("b", "q", [0.0, 1.0]), entry("c", "r", [0.6, 0.8])])
+            .upsert(vec![
+                entry("a", "p", [1.0, 0.0]),
+                entry("b", "q", [0.0, 1.0]),
+                entry("c", "r", [0.6, 0.8]),
+            ])
             .await
             .unwrap();
 
@@ -198,8 +237,14 @@ mod tests {
     #[tokio::test]
     async fn upsert_of_a_known_face_replaces_its_vector() {
         let index = MemoryIndex::new(2);
-        index.upsert(vec![entry("a", "p", [1.0, 0.0])]).await.unwrap();
-        index.upsert(vec![entry("a", "p", [0.0, 1.0])]).await.unwrap();
+        index
+            .upsert(vec![entry("a", "p", [1.0, 0.0])])
+            .await
+            .unwrap();
+        index
+            .upsert(vec![entry("a", "p", [0.0, 1.0])])
+            .await
+            .unwrap();
 
         assert_eq!(index.len().await.unwrap(), 1);
         let hits = index.search(&[vec![0.0, 1.0]], 1, 0.9).await.unwrap();

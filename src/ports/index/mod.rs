@@ -34,7 +34,12 @@ pub trait VectorIndex: Send + Sync + 'static {
 
     /// For each query, the `k` most similar faces, best first, with similarity of
     /// at least `min_similarity`.
-    async fn search(&self, queries: &[Vec<f32>], k: usize, min_similarity: f32) -> Result<Vec<Vec<Hit>>>;
+    async fn search(
+        &self,
+        queries: &[Vec<f32>],
+        k: usize,
+        min_similarity: f32,
+    ) -> Result<Vec<Vec<Hit>>>;
 
     /// How many faces the index holds.
     async fn len(&self) -> Result<usize>;

@@ -30,9 +30,13 @@ pub struct Outputs(pub Vec<(String, Tensor)>);
 
 impl Outputs {
     pub fn get(&self, name: &str) -> Result<&Tensor> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, t)| t).ok_or_else(|| {
-            crate::error::Error::Internal(format!("the model gave no output named {name:?}"))
-        })
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t)
+            .ok_or_else(|| {
+                crate::error::Error::Internal(format!("the model gave no output named {name:?}"))
+            })
     }
 }
 

@@ -12,7 +12,8 @@ use std::{
 
 use async_trait::async_trait;
 use tokio::sync::Semaphore;
-use tract_onnx::prelude::*;
+use tract_linalg::multithread::Executor;
+use tract_onnx::{prelude::*, tract_core::runtime::RunOptions};
 
 use super::{InferenceEngine, Model, Outputs, Tensor};
 use crate::error::{Error, Result};
@@ -36,14 +37,26 @@ struct LoadedModel {
     /// one plan serves every batch size. The detector's graph computes resize
     /// scales from its input shape and needs every dimension fixed.
     symbolic_batch: bool,
+    options: RunOptions,
     plans: Mutex<HashMap<Vec<usize>, Plan>>,
 }
 
 impl TractEngine {
-    pub fn load(detector: &Path, recogniser: &Path, max_concurrency: usize) -> Result<Self> {
+    /// Loads both models. `threads_per_run` above 1 gives each run a share of
+    /// one thread pool of that size.
+    pub fn load(
+        detector: &Path,
+        recogniser: &Path,
+        max_concurrency: usize,
+        threads_per_run: usize,
+    ) -> Result<Self> {
+        let options = RunOptions {
+            executor: (threads_per_run > 1).then(|| Executor::multithread(threads_per_run)),
+            ..RunOptions::default()
+        };
         Ok(TractEngine {
-            detector: Arc::new(LoadedModel::load(detector, false)?),
-            recogniser: Arc::new(LoadedModel::load(recogniser, true)?),
+            detector: Arc::new(LoadedModel::load(detector, false, options.clone())?),
+            recogniser: Arc::new(LoadedModel::load(recogniser, true, options)?),
             permits: Arc::new(Semaphore::new(max_concurrency.max(1))),
         })
     }
@@ -77,7 +90,7 @@ impl InferenceEngine for TractEngine {
 }
 
 impl LoadedModel {
-    fn load(path: &Path, symbolic_batch: bool) -> Result<Self> {
+    fn load(path: &Path, symbolic_batch: bool, options: RunOptions) -> Result<Self> {
         let source = tract_onnx::onnx().model_for_path(path).map_err(|e| {
             Error::Internal(format!("cannot load the model {}: {e:#}", path.display()))
         })?;
@@ -93,10 +106,13 @@ impl LoadedModel {
             .collect();
 
         Ok(LoadedModel {
-            name: path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            name: path
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
             source,
             output_names,
             symbolic_batch,
+            options,
             plans: Mutex::new(HashMap::new()),
         })
     }
@@ -111,7 +127,10 @@ impl LoadedModel {
         }
 
         let plan = self.optimise(&key).map_err(|e| {
-            Error::Internal(format!("cannot prepare {} for input {shape:?}: {e:#}", self.name))
+            Error::Internal(format!(
+                "cannot prepare {} for input {shape:?}: {e:#}",
+                self.name
+            ))
         })?;
         let mut plans = self.plans.lock().expect("plan cache poisoned");
         if plans.len() >= MAX_PLANS_PER_MODEL {
@@ -135,7 +154,9 @@ impl LoadedModel {
             })
             .collect();
         model.set_input_fact(0, f32::fact(dims).into())?;
-        model.into_optimized()?.into_runnable()
+        model
+            .into_optimized()?
+            .into_runnable_with_options(&self.options)
     }
 
     fn run(&self, input: Tensor) -> Result<Outputs> {
@@ -152,7 +173,9 @@ impl LoadedModel {
             .iter()
             .zip(&self.output_names)
             .map(|(value, name)| {
-                let view = value.to_plain_array_view::<f32>().map_err(Error::internal)?;
+                let view = value
+                    .to_plain_array_view::<f32>()
+                    .map_err(Error::internal)?;
                 let tensor = Tensor::new(view.shape().to_vec(), view.iter().copied().collect());
                 Ok((name.clone(), tensor))
             })

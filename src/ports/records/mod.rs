@@ -37,7 +37,11 @@ pub trait Records: Send + Sync + 'static {
 
     /// Deletes the person and their faces; `None` when there is no such person.
     /// `before_commit` gets the deleted faces.
-    async fn delete_person(&self, id: &str, before_commit: BeforeCommit<'_>) -> Result<Option<Vec<Face>>>;
+    async fn delete_person(
+        &self,
+        id: &str,
+        before_commit: BeforeCommit<'_>,
+    ) -> Result<Option<Vec<Face>>>;
 
     /// Stores the faces, and first `new_person` when given, in one transaction.
     /// `before_commit` gets the faces.

@@ -8,9 +8,7 @@ use async_trait::async_trait;
 use diesel::{
     connection::SimpleConnection, prelude::*, result::DatabaseErrorKind, sqlite::SqliteConnection,
 };
-use diesel_async::{
-    sync_connection_wrapper::SyncConnectionWrapper, AsyncConnection, RunQueryDsl,
-};
+use diesel_async::{sync_connection_wrapper::SyncConnectionWrapper, AsyncConnection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use tokio::sync::Mutex;
 
@@ -36,7 +34,9 @@ impl SqliteRecords {
     /// Opens (creating if needed) the database file and applies pending
     /// migrations.
     pub fn open(path: &Path) -> Result<Self> {
-        let url = path.to_str().ok_or_else(|| Error::invalid("data_dir", "the path is not UTF-8"))?;
+        let url = path
+            .to_str()
+            .ok_or_else(|| Error::invalid("data_dir", "the path is not UTF-8"))?;
         let mut conn = SqliteConnection::establish(url).map_err(|e| unavailable(e.to_string()))?;
         conn.batch_execute(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
@@ -45,7 +45,9 @@ impl SqliteRecords {
         .map_err(db_error)?;
         conn.run_pending_migrations(MIGRATIONS)
             .map_err(|e| Error::Internal(format!("cannot migrate {url}: {e}")))?;
-        Ok(SqliteRecords { conn: Mutex::new(SyncConnectionWrapper::new(conn)) })
+        Ok(SqliteRecords {
+            conn: Mutex::new(SyncConnectionWrapper::new(conn)),
+        })
     }
 }
 
@@ -128,18 +130,32 @@ impl Records for SqliteRecords {
         Ok(updated == 1)
     }
 
-    async fn delete_person(&self, id: &str, before_commit: BeforeCommit<'_>) -> Result<Option<Vec<Face>>> {
+    async fn delete_person(
+        &self,
+        id: &str,
+        before_commit: BeforeCommit<'_>,
+    ) -> Result<Option<Vec<Face>>> {
         let mut conn = self.conn.lock().await;
         let id = id.to_string();
         conn.transaction::<_, Error, _>(async move |conn| {
-                let faces = face_rows(conn, faces::table.filter(faces::person_id.eq(&id)).into_boxed()).await?;
-                diesel::delete(faces::table.filter(faces::person_id.eq(&id))).execute(conn).await.map_err(db_error)?;
-                let deleted = diesel::delete(persons::table.find(&id)).execute(conn).await.map_err(db_error)?;
-                if deleted == 0 {
-                    return Ok(None);
-                }
-                before_commit(faces.clone()).await?;
-                Ok(Some(faces))
+            let faces = face_rows(
+                conn,
+                faces::table.filter(faces::person_id.eq(&id)).into_boxed(),
+            )
+            .await?;
+            diesel::delete(faces::table.filter(faces::person_id.eq(&id)))
+                .execute(conn)
+                .await
+                .map_err(db_error)?;
+            let deleted = diesel::delete(persons::table.find(&id))
+                .execute(conn)
+                .await
+                .map_err(db_error)?;
+            if deleted == 0 {
+                return Ok(None);
+            }
+            before_commit(faces.clone()).await?;
+            Ok(Some(faces))
         })
         .await
     }
@@ -153,20 +169,27 @@ impl Records for SqliteRecords {
         let mut conn = self.conn.lock().await;
         let rows: Vec<FaceRow> = faces.iter().map(FaceRow::from).collect();
         conn.transaction::<_, Error, _>(async move |conn| {
-                if let Some(person) = new_person {
-                    insert_person(conn, person).await?;
-                }
-                for row in &rows {
-                    diesel::insert_into(faces::table).values(row).execute(conn).await.map_err(db_error)?;
-                }
-                before_commit(faces.to_vec()).await
+            if let Some(person) = new_person {
+                insert_person(conn, person).await?;
+            }
+            for row in &rows {
+                diesel::insert_into(faces::table)
+                    .values(row)
+                    .execute(conn)
+                    .await
+                    .map_err(db_error)?;
+            }
+            before_commit(faces.to_vec()).await
         })
         .await
     }
 
     async fn faces_of(&self, person_id: &str) -> Result<Vec<Face>> {
         let mut conn = self.conn.lock().await;
-        let query = faces::table.filter(faces::person_id.eq(person_id)).order(faces::id).into_boxed();
+        let query = faces::table
+            .filter(faces::person_id.eq(person_id))
+            .order(faces::id)
+            .into_boxed();
         face_rows(&mut conn, query).await
     }
 
@@ -174,13 +197,17 @@ impl Records for SqliteRecords {
         let mut conn = self.conn.lock().await;
         let id = id.to_string();
         conn.transaction::<_, Error, _>(async move |conn| {
-                let faces = face_rows(conn, faces::table.filter(faces::id.eq(&id)).into_boxed()).await?;
-                if faces.is_empty() {
-                    return Ok(false);
-                }
-                diesel::delete(faces::table.find(&id)).execute(conn).await.map_err(db_error)?;
-                before_commit(faces).await?;
-                Ok(true)
+            let faces =
+                face_rows(conn, faces::table.filter(faces::id.eq(&id)).into_boxed()).await?;
+            if faces.is_empty() {
+                return Ok(false);
+            }
+            diesel::delete(faces::table.find(&id))
+                .execute(conn)
+                .await
+                .map_err(db_error)?;
+            before_commit(faces).await?;
+            Ok(true)
         })
         .await
     }
@@ -209,7 +236,11 @@ async fn face_rows(
     conn: &mut Conn,
     query: faces::BoxedQuery<'_, diesel::sqlite::Sqlite>,
 ) -> Result<Vec<Face>> {
-    let rows = query.select(FaceRow::as_select()).load(conn).await.map_err(db_error)?;
+    let rows = query
+        .select(FaceRow::as_select())
+        .load(conn)
+        .await
+        .map_err(db_error)?;
     rows.into_iter().map(Face::try_from).collect()
 }
 
@@ -249,7 +280,10 @@ fn db_error(error: diesel::result::Error) -> Error {
 }
 
 fn unavailable(message: String) -> Error {
-    Error::Unavailable { backend: "database", message }
+    Error::Unavailable {
+        backend: "database",
+        message,
+    }
 }
 
 impl From<diesel::result::Error> for Error {
@@ -280,8 +314,9 @@ impl TryFrom<PersonRow> for Person {
     type Error = Error;
 
     fn try_from(r: PersonRow) -> Result<Self> {
-        let attributes = serde_json::from_str(&r.attributes)
-            .map_err(|e| Error::Internal(format!("person {} has malformed attributes: {e}", r.id)))?;
+        let attributes = serde_json::from_str(&r.attributes).map_err(|e| {
+            Error::Internal(format!("person {} has malformed attributes: {e}", r.id))
+        })?;
         Ok(Person {
             id: r.id,
             external_id: r.external_id,
@@ -325,10 +360,16 @@ impl TryFrom<FaceRow> for Face {
     fn try_from(r: FaceRow) -> Result<Self> {
         let points = from_bytes(&r.landmarks);
         let landmarks: [[f32; 2]; 5] = std::array::from_fn(|k| {
-            [points.get(2 * k).copied().unwrap_or(0.0), points.get(2 * k + 1).copied().unwrap_or(0.0)]
+            [
+                points.get(2 * k).copied().unwrap_or(0.0),
+                points.get(2 * k + 1).copied().unwrap_or(0.0),
+            ]
         });
         if points.len() != 10 || r.embedding.len() % 4 != 0 {
-            return Err(Error::Internal(format!("face {} is stored malformed", r.id)));
+            return Err(Error::Internal(format!(
+                "face {} is stored malformed",
+                r.id
+            )));
         }
         Ok(Face {
             embedding: from_bytes(&r.embedding),
@@ -337,7 +378,12 @@ impl TryFrom<FaceRow> for Face {
             model_name: r.model_name,
             model_version: r.model_version,
             detection_score: r.detection_score,
-            rect: Rect { x1: r.box_x1, y1: r.box_y1, x2: r.box_x2, y2: r.box_y2 },
+            rect: Rect {
+                x1: r.box_x1,
+                y1: r.box_y1,
+                x2: r.box_x2,
+                y2: r.box_y2,
+            },
             landmarks,
             image_sha256: r.image_sha256,
             created_at: r.created_at,
@@ -350,5 +396,8 @@ fn to_bytes(values: &[f32]) -> Vec<u8> {
 }
 
 fn from_bytes(bytes: &[u8]) -> Vec<f32> {
-    bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
 }

@@ -55,7 +55,10 @@ pub fn update_mask(mask: Option<prost_types::FieldMask>) -> Result<Vec<PersonFie
         .iter()
         .map(|path| {
             PersonField::parse(path).ok_or_else(|| {
-                Error::invalid("update_mask", format!("{path:?} is not a field of a person that can be changed"))
+                Error::invalid(
+                    "update_mask",
+                    format!("{path:?} is not a field of a person that can be changed"),
+                )
             })
         })
         .collect()
@@ -69,13 +72,21 @@ pub fn detection(d: &Detection) -> pb::DetectedFace {
             width: d.rect.width(),
             height: d.rect.height(),
         }),
-        landmarks: d.landmarks.iter().map(|p| pb::Point { x: p[0], y: p[1] }).collect(),
+        landmarks: d
+            .landmarks
+            .iter()
+            .map(|p| pb::Point { x: p[0], y: p[1] })
+            .collect(),
         score: d.score,
     }
 }
 
 pub fn face(f: Face) -> pb::Face {
-    let detected = Detection { rect: f.rect, landmarks: f.landmarks, score: f.detection_score };
+    let detected = Detection {
+        rect: f.rect,
+        landmarks: f.landmarks,
+        score: f.detection_score,
+    };
     pb::Face {
         id: f.id,
         person_id: f.person_id,
@@ -93,10 +104,16 @@ pub fn recognised_face(f: RecognisedFace) -> pb::RecognizedFace {
 }
 
 fn matched(m: Match) -> pb::Match {
-    pb::Match { person: Some(person(m.person)), face_id: m.face_id, similarity: m.similarity }
+    pb::Match {
+        person: Some(person(m.person)),
+        face_id: m.face_id,
+        similarity: m.similarity,
+    }
 }
 
 /// The image bytes of a required image field.
 pub fn image(field: &str, image: Option<pb::Image>) -> Result<bytes::Bytes> {
-    image.map(|i| i.content).ok_or_else(|| Error::invalid(field, "is required"))
+    image
+        .map(|i| i.content)
+        .ok_or_else(|| Error::invalid(field, "is required"))
 }

@@ -34,7 +34,9 @@ pub async fn serve(
     let max_message = bank.config().images.max_request_bytes;
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<pb::face_service_server::FaceServiceServer<FaceApi>>().await;
+    health
+        .set_serving::<pb::face_service_server::FaceServiceServer<FaceApi>>()
+        .await;
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)

@@ -25,24 +25,46 @@ type Reply<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
 impl pb::face_service_server::FaceService for FaceApi {
-    async fn create_person(&self, request: Request<pb::CreatePersonRequest>) -> Reply<pb::CreatePersonResponse> {
-        let fields = request.into_inner().person.ok_or_else(|| Error::invalid("person", "is required"))?;
+    async fn create_person(
+        &self,
+        request: Request<pb::CreatePersonRequest>,
+    ) -> Reply<pb::CreatePersonResponse> {
+        let fields = request
+            .into_inner()
+            .person
+            .ok_or_else(|| Error::invalid("person", "is required"))?;
 
-        let person = self.bank.create_person(convert::person_fields(fields)).await?;
+        let person = self
+            .bank
+            .create_person(convert::person_fields(fields))
+            .await?;
 
-        Ok(Response::new(pb::CreatePersonResponse { person: Some(convert::person(person)) }))
+        Ok(Response::new(pb::CreatePersonResponse {
+            person: Some(convert::person(person)),
+        }))
     }
 
-    async fn get_person(&self, request: Request<pb::GetPersonRequest>) -> Reply<pb::GetPersonResponse> {
+    async fn get_person(
+        &self,
+        request: Request<pb::GetPersonRequest>,
+    ) -> Reply<pb::GetPersonResponse> {
         let person = self.bank.get_person(&request.into_inner().id).await?;
 
-        Ok(Response::new(pb::GetPersonResponse { person: Some(convert::person(person)) }))
+        Ok(Response::new(pb::GetPersonResponse {
+            person: Some(convert::person(person)),
+        }))
     }
 
-    async fn list_persons(&self, request: Request<pb::ListPersonsRequest>) -> Reply<pb::ListPersonsResponse> {
+    async fn list_persons(
+        &self,
+        request: Request<pb::ListPersonsRequest>,
+    ) -> Reply<pb::ListPersonsResponse> {
         let request = request.into_inner();
 
-        let page = self.bank.list_persons(request.page_size, &request.page_token).await?;
+        let page = self
+            .bank
+            .list_persons(request.page_size, &request.page_token)
+            .await?;
 
         Ok(Response::new(pb::ListPersonsResponse {
             persons: page.persons.into_iter().map(convert::person).collect(),
@@ -50,28 +72,48 @@ impl pb::face_service_server::FaceService for FaceApi {
         }))
     }
 
-    async fn update_person(&self, request: Request<pb::UpdatePersonRequest>) -> Reply<pb::UpdatePersonResponse> {
+    async fn update_person(
+        &self,
+        request: Request<pb::UpdatePersonRequest>,
+    ) -> Reply<pb::UpdatePersonResponse> {
         let request = request.into_inner();
-        let person = request.person.ok_or_else(|| Error::invalid("person", "is required"))?;
+        let person = request
+            .person
+            .ok_or_else(|| Error::invalid("person", "is required"))?;
         let mask = convert::update_mask(request.update_mask)?;
         let id = person.id.clone();
 
-        let updated = self.bank.update_person(&id, convert::person_fields(person), &mask).await?;
+        let updated = self
+            .bank
+            .update_person(&id, convert::person_fields(person), &mask)
+            .await?;
 
-        Ok(Response::new(pb::UpdatePersonResponse { person: Some(convert::person(updated)) }))
+        Ok(Response::new(pb::UpdatePersonResponse {
+            person: Some(convert::person(updated)),
+        }))
     }
 
-    async fn delete_person(&self, request: Request<pb::DeletePersonRequest>) -> Reply<pb::DeletePersonResponse> {
+    async fn delete_person(
+        &self,
+        request: Request<pb::DeletePersonRequest>,
+    ) -> Reply<pb::DeletePersonResponse> {
         let deleted = self.bank.delete_person(&request.into_inner().id).await?;
 
-        Ok(Response::new(pb::DeletePersonResponse { deleted_faces: deleted as i32 }))
+        Ok(Response::new(pb::DeletePersonResponse {
+            deleted_faces: deleted as i32,
+        }))
     }
 
-    async fn register_faces(&self, request: Request<pb::RegisterFacesRequest>) -> Reply<pb::RegisterFacesResponse> {
+    async fn register_faces(
+        &self,
+        request: Request<pb::RegisterFacesRequest>,
+    ) -> Reply<pb::RegisterFacesResponse> {
         let request = request.into_inner();
         let largest = request.face_selection() == pb::FaceSelection::Largest;
         let target = match request.target {
-            Some(pb::register_faces_request::Target::PersonId(id)) => RegistrationTarget::Existing(id),
+            Some(pb::register_faces_request::Target::PersonId(id)) => {
+                RegistrationTarget::Existing(id)
+            }
             Some(pb::register_faces_request::Target::NewPerson(p)) => {
                 RegistrationTarget::New(convert::person_fields(p))
             }
@@ -96,27 +138,52 @@ impl pb::face_service_server::FaceService for FaceApi {
         }))
     }
 
-    async fn list_faces(&self, request: Request<pb::ListFacesRequest>) -> Reply<pb::ListFacesResponse> {
-        let faces = self.bank.list_faces(&request.into_inner().person_id).await?;
+    async fn list_faces(
+        &self,
+        request: Request<pb::ListFacesRequest>,
+    ) -> Reply<pb::ListFacesResponse> {
+        let faces = self
+            .bank
+            .list_faces(&request.into_inner().person_id)
+            .await?;
 
-        Ok(Response::new(pb::ListFacesResponse { faces: faces.into_iter().map(convert::face).collect() }))
+        Ok(Response::new(pb::ListFacesResponse {
+            faces: faces.into_iter().map(convert::face).collect(),
+        }))
     }
 
-    async fn delete_face(&self, request: Request<pb::DeleteFaceRequest>) -> Reply<pb::DeleteFaceResponse> {
+    async fn delete_face(
+        &self,
+        request: Request<pb::DeleteFaceRequest>,
+    ) -> Reply<pb::DeleteFaceResponse> {
         self.bank.delete_face(&request.into_inner().id).await?;
 
         Ok(Response::new(pb::DeleteFaceResponse {}))
     }
 
-    async fn recognize(&self, request: Request<pb::RecognizeRequest>) -> Reply<pb::RecognizeResponse> {
+    async fn recognize(
+        &self,
+        request: Request<pb::RecognizeRequest>,
+    ) -> Reply<pb::RecognizeResponse> {
         let request = request.into_inner();
         let image = convert::image("image", request.image)?;
 
-        let recognition =
-            self.bank.recognize(image, request.max_faces, request.top_k, request.min_similarity).await?;
+        let recognition = self
+            .bank
+            .recognize(
+                image,
+                request.max_faces,
+                request.top_k,
+                request.min_similarity,
+            )
+            .await?;
 
         Ok(Response::new(pb::RecognizeResponse {
-            faces: recognition.faces.into_iter().map(convert::recognised_face).collect(),
+            faces: recognition
+                .faces
+                .into_iter()
+                .map(convert::recognised_face)
+                .collect(),
             threshold: recognition.threshold,
         }))
     }
@@ -125,12 +192,21 @@ impl pb::face_service_server::FaceService for FaceApi {
         let request = request.into_inner();
         let image = convert::image("image", request.image)?;
         let reference = match request.reference {
-            Some(pb::verify_request::Reference::OtherImage(other)) => Reference::Image(other.content),
+            Some(pb::verify_request::Reference::OtherImage(other)) => {
+                Reference::Image(other.content)
+            }
             Some(pb::verify_request::Reference::PersonId(id)) => Reference::Person(id),
-            None => return Err(Error::invalid("reference", "name an other_image or a person_id").into()),
+            None => {
+                return Err(
+                    Error::invalid("reference", "name an other_image or a person_id").into(),
+                )
+            }
         };
 
-        let verification = self.bank.verify(image, reference, request.threshold).await?;
+        let verification = self
+            .bank
+            .verify(image, reference, request.threshold)
+            .await?;
 
         Ok(Response::new(pb::VerifyResponse {
             similarity: verification.similarity,
