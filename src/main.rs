@@ -41,9 +41,16 @@ enum Command {
     Client(facebank::tools::client::ClientCommand),
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    match run().await {
+fn main() -> std::process::ExitCode {
+    return_large_blocks_to_the_system();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build();
+    let outcome = runtime
+        .map_err(anyhow::Error::from)
+        .and_then(|r| r.block_on(run()));
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -111,3 +118,21 @@ async fn shutdown_signal() {
     }
     tracing::info!("Shutting down");
 }
+
+/// Inference allocates and frees tens of megabytes of intermediate tensors per
+/// image. glibc raises its mmap threshold each time such a block is freed, after
+/// which those blocks stay in its heaps: a busy server grew from 130 MiB to 760
+/// MiB. A fixed threshold (which also stops the adjustment) keeps large blocks
+/// mapped on their own and returned when freed: 120 MiB under the same load.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn return_large_blocks_to_the_system() {
+    const THRESHOLD: libc::c_int = 256 * 1024;
+    // SAFETY: mallopt only changes allocator tuning, and runs before the
+    // process starts any other thread.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, THRESHOLD);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn return_large_blocks_to_the_system() {}

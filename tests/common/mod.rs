@@ -68,6 +68,15 @@ impl TestServer {
         }
     }
 
+    /// A new connection, for the server's other services.
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.address))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
     pub fn client(&self) -> FaceServiceClient<Channel> {
         self.client.clone()
     }

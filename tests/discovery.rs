@@ -1,0 +1,79 @@
+//! Health checking and server reflection, so generic tools work with no proto
+//! file at hand.
+
+mod common;
+
+use common::TestServer;
+use tonic_health::pb::{
+    health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
+};
+use tonic_reflection::pb::v1::{
+    server_reflection_client::ServerReflectionClient, server_reflection_request::MessageRequest,
+    server_reflection_response::MessageResponse, ServerReflectionRequest,
+};
+
+#[tokio::test]
+async fn health_reports_the_server_and_the_face_service_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let mut health = HealthClient::new(server.channel().await);
+
+    for service in ["", "facebank.v1.FaceService"] {
+        let reply = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(reply.status(), ServingStatus::Serving, "{service:?}");
+    }
+    let unknown = health
+        .check(HealthCheckRequest {
+            service: "no.such.Service".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+}
+
+#[tokio::test]
+async fn reflection_lists_the_services_and_describes_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let mut reflection = ServerReflectionClient::new(server.channel().await);
+    let ask = |request: MessageRequest| {
+        tokio_stream::once(ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(request),
+        })
+    };
+
+    let mut replies = reflection
+        .server_reflection_info(ask(MessageRequest::ListServices(String::new())))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        replies.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("no service list")
+    };
+    let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
+    assert!(names.contains(&"facebank.v1.FaceService"), "{names:?}");
+    assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
+
+    let mut replies = reflection
+        .server_reflection_info(ask(MessageRequest::FileContainingSymbol(
+            "facebank.v1.RecognizeRequest".into(),
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(MessageResponse::FileDescriptorResponse(files)) =
+        replies.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("no descriptor")
+    };
+    assert!(!files.file_descriptor_proto.is_empty());
+}
