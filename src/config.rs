@@ -29,6 +29,46 @@ pub struct Config {
     pub quality: QualityConfig,
     pub recognition: RecognitionConfig,
     pub inference: InferenceConfig,
+    pub streaming: StreamingConfig,
+}
+
+/// Limits and tracking of the streaming calls.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamingConfig {
+    /// Frames one clip or live stream may carry.
+    pub max_frames: u64,
+    /// Seconds one stream may last.
+    pub max_duration_secs: u64,
+    /// Images one streamed registration may carry.
+    pub max_images: usize,
+    /// Least box overlap (IoU) for a face to continue a track.
+    pub track_min_iou: f32,
+    /// Frames a track may go unseen and still be re-attached.
+    pub track_max_gap: u64,
+    /// Least embedding similarity to re-attach a face to a track or keep it on
+    /// one.
+    pub track_min_similarity: f32,
+    /// A tracked, identified face is embedded again every this many frames...
+    pub recheck_interval: u64,
+    /// ...or sooner when its box overlaps the box of its last embedding by less
+    /// than this.
+    pub recheck_min_iou: f32,
+}
+
+impl Default for StreamingConfig {
+    fn default() -> Self {
+        StreamingConfig {
+            max_frames: 100_000,
+            max_duration_secs: 3600,
+            max_images: 1000,
+            track_min_iou: 0.3,
+            track_max_gap: 30,
+            track_min_similarity: 0.85,
+            recheck_interval: 10,
+            recheck_min_iou: 0.6,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -105,6 +145,7 @@ impl Default for Config {
             quality: QualityConfig::default(),
             recognition: RecognitionConfig::default(),
             inference: InferenceConfig::default(),
+            streaming: StreamingConfig::default(),
         }
     }
 }

@@ -85,6 +85,14 @@ pub enum Error {
     #[error("external id {0:?} is already used by another person")]
     ExternalIdTaken(String),
 
+    /// A stream went past one of its configured limits.
+    #[error("{0}")]
+    LimitExceeded(String),
+
+    /// The caller's stream broke off or was malformed at the transport level.
+    #[error("the request stream failed: {0}")]
+    StreamFailed(String),
+
     /// A backend (database, vector index, inference engine) could not be reached
     /// or is overloaded; the call may succeed when retried.
     #[error("{backend} is unavailable: {message}")]
@@ -133,6 +141,8 @@ impl Error {
             Error::PersonNotFound(_) => Reason::PersonNotFound.as_str(),
             Error::FaceNotFound(_) => Reason::FaceNotFound.as_str(),
             Error::ExternalIdTaken(_) => Reason::ExternalIdTaken.as_str(),
+            Error::LimitExceeded(_) => "STREAM_LIMIT",
+            Error::StreamFailed(_) => "STREAM_FAILED",
             Error::Unavailable { .. } => "BACKEND_UNAVAILABLE",
             Error::Internal(_) => "INTERNAL",
         }

@@ -65,7 +65,7 @@ fn bmp_claiming_billions_of_pixels() -> Vec<u8> {
     bmp
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn broken_images_are_invalid_arguments_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
@@ -113,7 +113,7 @@ async fn broken_images_are_invalid_arguments_with_a_reason() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn an_image_over_the_byte_limit_is_refused_before_decoding() {
     let dir = tempfile::tempdir().unwrap();
     let limits = ImageLimits {
@@ -128,7 +128,7 @@ async fn an_image_over_the_byte_limit_is_refused_before_decoding() {
     assert_eq!(reason(&status), "IMAGE_TOO_LARGE");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn an_image_over_the_pixel_limit_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let limits = ImageLimits {
@@ -143,7 +143,7 @@ async fn an_image_over_the_pixel_limit_is_refused() {
     assert!(status.message().contains("pixels"), "{}", status.message());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn registration_refuses_faceless_crowded_and_tiny_faces_and_stores_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
@@ -183,7 +183,7 @@ async fn registration_refuses_faceless_crowded_and_tiny_faces_and_stores_nothing
     assert!(stranger.faces[0].matches.is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_mixed_registration_adds_the_good_faces_and_explains_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
@@ -209,7 +209,7 @@ async fn a_mixed_registration_adds_the_good_faces_and_explains_the_rest() {
     assert_eq!(reply.person.unwrap().face_count, 1);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn faceless_photos_give_no_face_in_recognize_and_an_error_in_verify() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
@@ -232,7 +232,7 @@ async fn faceless_photos_give_no_face_in_recognize_and_an_error_in_verify() {
     assert_eq!(reason(&verified), "NO_FACE");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn unknown_and_malformed_ids_are_not_found_and_invalid() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
@@ -296,7 +296,7 @@ async fn unknown_and_malformed_ids_are_not_found_and_invalid() {
     assert_eq!(verify.code(), Code::NotFound);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn missing_and_out_of_range_request_fields_are_invalid_arguments() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
@@ -370,7 +370,7 @@ async fn missing_and_out_of_range_request_fields_are_invalid_arguments() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn grey_rgba_webp_bmp_and_exif_rotated_photos_are_understood() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
@@ -441,7 +441,7 @@ fn with_exif_orientation_6(jpeg: &[u8]) -> Vec<u8> {
     out
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_taken_external_id_is_already_exists_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;

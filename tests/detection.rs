@@ -17,7 +17,7 @@ async fn count_faces(server: &TestServer, photo: &str) -> usize {
     reply.faces.len()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn scene_photos_give_their_known_face_counts() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;

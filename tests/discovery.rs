@@ -12,7 +12,7 @@ use tonic_reflection::pb::v1::{
     server_reflection_response::MessageResponse, ServerReflectionRequest,
 };
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn health_reports_the_server_and_the_face_service_serving() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
@@ -37,7 +37,7 @@ async fn health_reports_the_server_and_the_face_service_serving() {
     assert_eq!(unknown.code(), tonic::Code::NotFound);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn reflection_lists_the_services_and_describes_the_api() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;

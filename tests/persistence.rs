@@ -4,7 +4,7 @@ mod common;
 
 use common::{pb, recognize, register, TestServer, ANGELINA_TWO_PHOTOS};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_restart_on_the_same_data_directory_gives_the_same_answers() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;

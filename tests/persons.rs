@@ -30,7 +30,7 @@ async fn create(server: &TestServer, p: pb::Person) -> pb::Person {
         .unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_created_person_reads_back_with_every_field() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
@@ -70,7 +70,7 @@ async fn a_created_person_reads_back_with_every_field() {
     assert_eq!(read.face_count, 0);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn listing_pages_through_every_person_once_in_creation_order() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
@@ -112,7 +112,7 @@ async fn listing_pages_through_every_person_once_in_creation_order() {
     assert_eq!(seen, created);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn an_update_changes_only_the_masked_fields() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
@@ -153,7 +153,7 @@ async fn an_update_changes_only_the_masked_fields() {
     assert_eq!(read.person.unwrap(), updated);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn an_update_without_a_mask_changes_the_fields_given() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
@@ -179,7 +179,7 @@ async fn an_update_without_a_mask_changes_the_fields_given() {
     assert_eq!(updated.name, "Ada");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn bad_updates_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
@@ -256,7 +256,7 @@ async fn bad_updates_are_refused() {
     assert_eq!(read, created, "failed updates changed nothing");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_deleted_person_is_gone_and_a_second_delete_is_not_found() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;

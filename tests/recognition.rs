@@ -21,7 +21,7 @@ async fn server_with_three_people(dir: &std::path::Path) -> (TestServer, pb::Per
     (server, angelina.person.unwrap())
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_third_photo_of_a_registered_person_is_recognised_as_them() {
     let dir = tempfile::tempdir().unwrap();
     let (server, angelina) = server_with_three_people(dir.path()).await;
@@ -42,7 +42,7 @@ async fn a_third_photo_of_a_registered_person_is_recognised_as_them() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_person_never_registered_gets_no_match() {
     let dir = tempfile::tempdir().unwrap();
     let (server, _) = server_with_three_people(dir.path()).await;
@@ -57,7 +57,7 @@ async fn a_person_never_registered_gets_no_match() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_lower_minimum_similarity_admits_weaker_matches() {
     let dir = tempfile::tempdir().unwrap();
     let (server, _) = server_with_three_people(dir.path()).await;
@@ -82,7 +82,7 @@ async fn a_lower_minimum_similarity_admits_weaker_matches() {
         .all(|w| w[0].similarity >= w[1].similarity));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn every_face_of_a_group_photo_is_reported_largest_first() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
@@ -117,7 +117,7 @@ async fn every_face_of_a_group_photo_is_reported_largest_first() {
     assert_eq!(limited.faces.len(), 2);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_deleted_person_is_no_longer_matched() {
     let dir = tempfile::tempdir().unwrap();
     let (server, angelina) = server_with_three_people(dir.path()).await;
@@ -143,7 +143,7 @@ async fn a_deleted_person_is_no_longer_matched() {
     assert_eq!(listed.code(), tonic::Code::NotFound);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_deleted_face_is_no_longer_matched_but_the_others_are() {
     let dir = tempfile::tempdir().unwrap();
     let (server, angelina) = server_with_three_people(dir.path()).await;
@@ -179,7 +179,7 @@ async fn a_deleted_face_is_no_longer_matched_but_the_others_are() {
     assert_eq!(again.code(), tonic::Code::NotFound);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn the_largest_face_of_a_group_photo_can_be_registered() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
@@ -207,7 +207,7 @@ async fn the_largest_face_of_a_group_photo_can_be_registered() {
     assert_eq!(matched[0].matches[0].face_id, reply.faces[0].id);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn sixteen_concurrent_recognitions_all_succeed() {
     let dir = tempfile::tempdir().unwrap();
     let (server, angelina) = server_with_three_people(dir.path()).await;

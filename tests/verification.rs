@@ -11,7 +11,7 @@ use common::{image, pb, register, TestServer, ANGELINA_TWO_PHOTOS};
 /// for one more mistake from numeric noise, not for a regression.
 const MIN_ACCURACY: f64 = 0.996;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn verify_over_the_labelled_pairs_is_at_least_as_accurate_as_measured() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
@@ -65,7 +65,7 @@ async fn verify_over_the_labelled_pairs_is_at_least_as_accurate_as_measured() {
     assert!(accuracy >= MIN_ACCURACY, "accuracy fell to {accuracy}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn verify_against_a_registered_person_uses_their_most_similar_face() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;

@@ -1,16 +1,19 @@
 //! Registering faces for a person, listing and deleting them.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{
+    atomic::{AtomicBool, Ordering},
+    Arc,
+};
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
-use super::{persons::check_id, persons::new_person, FaceBank};
+use super::{detached, persons::check_id, persons::new_person, FaceBank};
 use crate::{
     domain::{new_id, now_micros, Face, Person},
     error::{Error, Reason, Refusal, Result},
     pipeline::EmbeddedFace,
-    ports::index::IndexEntry,
+    ports::index::{IndexEntry, VectorIndex},
 };
 
 /// Images one registration call may carry.
@@ -19,6 +22,22 @@ pub const MAX_IMAGES: usize = 64;
 pub enum RegistrationTarget {
     Existing(String),
     New(Person),
+}
+
+/// A registration under way: the faces accepted so far, not yet stored.
+pub struct PendingRegistration {
+    person: Person,
+    is_new: bool,
+    largest: bool,
+    images: usize,
+    faces: Vec<Face>,
+    refused: Vec<(usize, Refusal)>,
+}
+
+impl PendingRegistration {
+    pub fn images(&self) -> usize {
+        self.images
+    }
 }
 
 /// What one registration call did.
@@ -49,20 +68,64 @@ impl FaceBank {
                 format!("at most {MAX_IMAGES} images per call"),
             ));
         }
-        let (mut person, is_new) = match target {
+
+        let mut pending = self.begin_registration(target, largest).await?;
+        for bytes in images {
+            self.add_image(&mut pending, bytes).await?;
+        }
+        self.commit_registration(pending).await
+    }
+
+    /// Starts a registration whose images arrive one at a time; nothing is
+    /// stored before [`FaceBank::commit_registration`].
+    pub async fn begin_registration(
+        &self,
+        target: RegistrationTarget,
+        largest: bool,
+    ) -> Result<PendingRegistration> {
+        let (person, is_new) = match target {
             RegistrationTarget::Existing(id) => (self.get_person(&id).await?, false),
             RegistrationTarget::New(fields) => (new_person(fields)?, true),
         };
+        Ok(PendingRegistration {
+            person,
+            is_new,
+            largest,
+            images: 0,
+            faces: Vec::new(),
+            refused: Vec::new(),
+        })
+    }
 
-        let mut faces = Vec::new();
-        let mut refused = Vec::new();
-        for (index, bytes) in images.into_iter().enumerate() {
-            let digest = hex(&Sha256::digest(&bytes));
-            match self.face_to_register(bytes, largest).await {
-                Ok(face) => faces.push(self.face_record(&person.id, face, digest)),
-                Err(Error::BadImage(refusal)) => refused.push((index, refusal)),
-                Err(other) => return Err(other),
+    /// Finds the face to register in one more image; a refused image is noted,
+    /// not an error.
+    pub async fn add_image(&self, pending: &mut PendingRegistration, bytes: Bytes) -> Result<()> {
+        let index = pending.images;
+        pending.images += 1;
+        let digest = hex(&Sha256::digest(&bytes));
+        match self.face_to_register(bytes, pending.largest).await {
+            Ok(face) => {
+                let record = self.face_record(&pending.person.id, face, digest);
+                pending.faces.push(record);
             }
+            Err(Error::BadImage(refusal)) => pending.refused.push((index, refusal)),
+            Err(other) => return Err(other),
+        }
+        Ok(())
+    }
+
+    /// Stores the accepted faces (and the new person) in one transaction.
+    pub async fn commit_registration(&self, pending: PendingRegistration) -> Result<Registration> {
+        let PendingRegistration {
+            mut person,
+            is_new,
+            faces,
+            refused,
+            images,
+            ..
+        } = pending;
+        if images == 0 {
+            return Err(Error::invalid("images", "at least one image is required"));
         }
         if faces.is_empty() {
             return Err(Error::NothingRegistered { refusals: refused });
@@ -84,19 +147,20 @@ impl FaceBank {
 
     pub async fn delete_face(&self, id: &str) -> Result<()> {
         check_id("id", id)?;
-        let index = &self.index;
-        let found = self
-            .records
-            .delete_face(
-                id,
-                Box::new(move |faces| {
-                    Box::pin(async move {
-                        let ids: Vec<String> = faces.into_iter().map(|f| f.id).collect();
-                        index.delete(&ids).await
-                    })
-                }),
-            )
-            .await?;
+        let (records, index, face_id) = (
+            Arc::clone(&self.records),
+            Arc::clone(&self.index),
+            id.to_string(),
+        );
+        let found = detached(async move {
+            records
+                .delete_face(
+                    &face_id,
+                    Box::new(|faces| Box::pin(delete_vectors(&index, faces))),
+                )
+                .await
+        })
+        .await?;
         if found {
             Ok(())
         } else {
@@ -161,40 +225,42 @@ impl FaceBank {
     /// Rows first, vectors before the commit; a failed vector write rolls the
     /// rows back, and vectors written before a failed commit are removed.
     async fn store_faces(&self, new_person: Option<&Person>, faces: &[Face]) -> Result<()> {
-        let index = &self.index;
-        let indexed = AtomicBool::new(false);
-        let indexed_ref = &indexed;
-        let stored = self
-            .records
-            .add_faces(
-                new_person,
-                faces,
-                Box::new(move |faces| {
-                    Box::pin(async move {
-                        let entries = faces
-                            .into_iter()
-                            .map(|f| IndexEntry {
-                                face_id: f.id,
-                                person_id: f.person_id,
-                                embedding: f.embedding,
-                            })
-                            .collect();
-                        index.upsert(entries).await?;
-                        indexed_ref.store(true, Ordering::SeqCst);
-                        Ok(())
-                    })
-                }),
-            )
-            .await;
+        let (records, index) = (Arc::clone(&self.records), Arc::clone(&self.index));
+        let (new_person, faces) = (new_person.cloned(), faces.to_vec());
+        detached(async move {
+            let indexed = AtomicBool::new(false);
+            let stored = records
+                .add_faces(
+                    new_person.as_ref(),
+                    &faces,
+                    Box::new(|faces| {
+                        Box::pin(async {
+                            index
+                                .upsert(faces.into_iter().map(IndexEntry::from).collect())
+                                .await?;
+                            indexed.store(true, Ordering::SeqCst);
+                            Ok(())
+                        })
+                    }),
+                )
+                .await;
 
-        if stored.is_err() && indexed.load(Ordering::SeqCst) {
-            let ids: Vec<String> = faces.iter().map(|f| f.id.clone()).collect();
-            if let Err(error) = self.index.delete(&ids).await {
-                tracing::error!(%error, "Could not remove vectors of a failed registration");
+            if stored.is_err() && indexed.load(Ordering::SeqCst) {
+                let ids: Vec<String> = faces.iter().map(|f| f.id.clone()).collect();
+                if let Err(error) = index.delete(&ids).await {
+                    tracing::error!(%error, "Could not remove vectors of a failed registration");
+                }
             }
-        }
-        stored
+            stored
+        })
+        .await
     }
+}
+
+/// Removes the vectors of faces whose rows are being deleted.
+pub(super) async fn delete_vectors(index: &Arc<dyn VectorIndex>, faces: Vec<Face>) -> Result<()> {
+    let ids: Vec<String> = faces.into_iter().map(|f| f.id).collect();
+    index.delete(&ids).await
 }
 
 fn hex(bytes: &[u8]) -> String {

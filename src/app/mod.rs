@@ -5,13 +5,18 @@
 mod faces;
 mod persons;
 mod recognition;
+mod streams;
 
 use std::sync::Arc;
 
 pub use self::{
-    faces::{Registration, RegistrationTarget},
+    faces::{PendingRegistration, Registration, RegistrationTarget},
     persons::{PersonField, PersonPage},
     recognition::{DetectOutcome, Match, RecognisedFace, Recognition, Reference, Verification},
+    streams::{
+        ClipRecognition, ClipTrack, FrameInput, LiveFace, LiveFrame, RegistrationPart,
+        LIVE_REPLY_BUFFER,
+    },
 };
 use crate::{
     config::Config,
@@ -19,6 +24,19 @@ use crate::{
     pipeline::Pipeline,
     ports::{index::IndexEntry, index::VectorIndex, records::Records},
 };
+
+/// Runs a write to its end on a task of its own. A caller that goes away
+/// (a cancelled request) must not cut a transaction in half between the
+/// database and the vector index.
+async fn detached<T, F>(write: F) -> Result<T>
+where
+    F: std::future::Future<Output = Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::spawn(write)
+        .await
+        .map_err(crate::error::Error::internal)?
+}
 
 /// Faces read per query while the index is rebuilt.
 const REBUILD_PAGE: usize = 2000;

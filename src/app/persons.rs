@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use super::FaceBank;
+use std::sync::Arc;
+
+use super::{detached, faces::delete_vectors, FaceBank};
 use crate::{
     domain::{new_id, now_micros, Person},
     error::{Error, Result},
@@ -170,19 +172,20 @@ impl FaceBank {
     /// faces went with them.
     pub async fn delete_person(&self, id: &str) -> Result<usize> {
         check_id("id", id)?;
-        let index = &self.index;
-        let deleted = self
-            .records
-            .delete_person(
-                id,
-                Box::new(move |faces| {
-                    Box::pin(async move {
-                        let ids: Vec<String> = faces.into_iter().map(|f| f.id).collect();
-                        index.delete(&ids).await
-                    })
-                }),
-            )
-            .await;
+        let (records, index, person_id) = (
+            Arc::clone(&self.records),
+            Arc::clone(&self.index),
+            id.to_string(),
+        );
+        let deleted = detached(async move {
+            records
+                .delete_person(
+                    &person_id,
+                    Box::new(|faces| Box::pin(delete_vectors(&index, faces))),
+                )
+                .await
+        })
+        .await;
         match deleted {
             Ok(Some(faces)) => Ok(faces.len()),
             Ok(None) => Err(Error::PersonNotFound(id.to_string())),

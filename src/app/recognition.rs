@@ -187,7 +187,7 @@ impl FaceBank {
             .ok_or_else(|| Error::bad_image(Reason::NoFace, "no face was found in the image"))
     }
 
-    fn threshold(&self, field: &str, given: Option<f32>) -> Result<f32> {
+    pub(super) fn threshold(&self, field: &str, given: Option<f32>) -> Result<f32> {
         match given {
             None => Ok(self.config.recognition.threshold),
             Some(t) if (-1.0..=1.0).contains(&t) => Ok(t),

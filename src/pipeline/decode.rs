@@ -79,6 +79,40 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<RgbImage> {
     Ok(image.into_rgb8())
 }
 
+/// Packed RGB8 pixels as a video decoder hands them over.
+pub fn raw_rgb(
+    rgb: bytes::Bytes,
+    width: u32,
+    height: u32,
+    limits: &ImageLimits,
+) -> Result<RgbImage> {
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels == 0 {
+        return Err(Error::invalid("raw", "width and height must be positive"));
+    }
+    if pixels > limits.max_pixels {
+        return Err(Error::bad_image(
+            Reason::ImageTooLarge,
+            format!(
+                "the frame has {pixels} pixels; at most {} are accepted",
+                limits.max_pixels
+            ),
+        ));
+    }
+    if rgb.len() as u64 != pixels * 3 {
+        return Err(Error::invalid(
+            "raw.rgb",
+            format!(
+                "a {width}x{height} RGB8 frame has {} bytes, not {}",
+                pixels * 3,
+                rgb.len()
+            ),
+        ));
+    }
+    RgbImage::from_raw(width, height, rgb.to_vec())
+        .ok_or_else(|| Error::internal("the frame size was checked"))
+}
+
 /// The JPEG decoder fills a missing tail with grey instead of failing, so a
 /// truncated upload is caught here: the last start-of-scan marker must be
 /// followed by an end-of-image marker. (Scan data escapes 0xFF, so neither

@@ -6,6 +6,7 @@ pub mod decode;
 pub mod detect;
 pub mod geometry;
 pub mod recognise;
+pub mod track;
 
 use std::{sync::Arc, time::Instant};
 
@@ -27,6 +28,18 @@ use crate::{
 pub struct EmbeddedFace {
     pub detection: Detection,
     pub embedding: Embedding,
+}
+
+/// The image of a video frame.
+#[derive(Debug, Clone)]
+pub enum FrameImage {
+    Encoded(bytes::Bytes),
+    /// Packed RGB8 pixels, row by row.
+    Raw {
+        rgb: bytes::Bytes,
+        width: u32,
+        height: u32,
+    },
 }
 
 /// Which faces of an image to embed.
@@ -75,6 +88,16 @@ impl Pipeline {
         tokio::task::spawn_blocking(move || decode::decode(&bytes, &limits))
             .await
             .map_err(crate::error::Error::internal)?
+    }
+
+    /// A video frame's pixels: decoded like a photo, or taken as they are.
+    pub async fn frame_pixels(&self, frame: FrameImage) -> Result<RgbImage> {
+        match frame {
+            FrameImage::Encoded(bytes) => self.decode(bytes).await,
+            FrameImage::Raw { rgb, width, height } => {
+                decode::raw_rgb(rgb, width, height, &self.limits)
+            }
+        }
     }
 
     pub async fn detect(&self, image: &RgbImage) -> Result<Vec<Detection>> {

@@ -16,6 +16,16 @@ pub struct IndexEntry {
     pub embedding: Vec<f32>,
 }
 
+impl From<crate::domain::Face> for IndexEntry {
+    fn from(face: crate::domain::Face) -> Self {
+        IndexEntry {
+            face_id: face.id,
+            person_id: face.person_id,
+            embedding: face.embedding,
+        }
+    }
+}
+
 /// A face similar to the query.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hit {

@@ -3,10 +3,13 @@
 use prost_types::Timestamp;
 
 use crate::{
-    app::{Match, PersonField, RecognisedFace},
+    app::{
+        ClipTrack, FrameInput, LiveFrame, Match, PersonField, RecognisedFace, Registration,
+        RegistrationTarget,
+    },
     domain::{Face, Micros, Person},
     error::{Error, Result},
-    pipeline::Detection,
+    pipeline::{Detection, FrameImage},
     transport::grpc::pb,
 };
 
@@ -103,7 +106,7 @@ pub fn recognised_face(f: RecognisedFace) -> pb::RecognizedFace {
     }
 }
 
-fn matched(m: Match) -> pb::Match {
+pub fn matched(m: Match) -> pb::Match {
     pb::Match {
         person: Some(person(m.person)),
         face_id: m.face_id,
@@ -116,4 +119,92 @@ pub fn image(field: &str, image: Option<pb::Image>) -> Result<bytes::Bytes> {
     image
         .map(|i| i.content)
         .ok_or_else(|| Error::invalid(field, "is required"))
+}
+
+/// The target of a registration: an existing person's id (`Ok`) or a new
+/// person's fields (`Err`), as both oneofs that name one carry it.
+pub fn registration_target(
+    target: Option<Result<String, pb::Person>>,
+) -> Result<RegistrationTarget> {
+    match target {
+        Some(Ok(id)) => Ok(RegistrationTarget::Existing(id)),
+        Some(Err(fields)) => Ok(RegistrationTarget::New(person_fields(fields))),
+        None => Err(Error::invalid("target", "name a person_id or a new_person")),
+    }
+}
+
+pub fn registration(
+    r: Registration,
+) -> (Option<pb::Person>, Vec<pb::Face>, Vec<pb::RejectedImage>) {
+    let rejected = r
+        .refused
+        .into_iter()
+        .map(|(index, refusal)| pb::RejectedImage {
+            image_index: index as i32,
+            reason: refusal.reason.to_string(),
+            message: refusal.message,
+        })
+        .collect();
+    (
+        Some(person(r.person)),
+        r.faces.into_iter().map(face).collect(),
+        rejected,
+    )
+}
+
+pub fn frame(frame: Option<pb::Frame>) -> Result<FrameInput> {
+    let frame = frame.ok_or_else(|| Error::invalid("frame", "is required"))?;
+    let image = match frame.image {
+        Some(pb::frame::Image::Encoded(bytes)) => FrameImage::Encoded(bytes),
+        Some(pb::frame::Image::Raw(raw)) => FrameImage::Raw {
+            rgb: raw.rgb,
+            width: u32::try_from(raw.width)
+                .map_err(|_| Error::invalid("raw.width", "must not be negative"))?,
+            height: u32::try_from(raw.height)
+                .map_err(|_| Error::invalid("raw.height", "must not be negative"))?,
+        },
+        None => {
+            return Err(Error::invalid(
+                "frame.image",
+                "send encoded bytes or raw pixels",
+            ))
+        }
+    };
+    Ok(FrameInput {
+        frame_id: frame.frame_id,
+        timestamp_ms: frame.timestamp_ms,
+        image,
+    })
+}
+
+pub fn clip_track(t: ClipTrack) -> pb::ClipTrack {
+    pb::ClipTrack {
+        track_id: t.track_id as i64,
+        first_frame: t.first_frame as i32,
+        last_frame: t.last_frame as i32,
+        first_frame_id: t.first_frame_id,
+        last_frame_id: t.last_frame_id,
+        frames: t.frames as i32,
+        identity: t.identity.map(matched),
+        agreeing_frames: t.agreeing_frames as i32,
+    }
+}
+
+pub fn live_frame(f: LiveFrame) -> pb::RecognizeFramesResponse {
+    pb::RecognizeFramesResponse {
+        frame_id: f.frame_id,
+        timestamp_ms: f.timestamp_ms,
+        frame_index: f.index as i64,
+        dropped: f.dropped,
+        faces: f
+            .faces
+            .into_iter()
+            .map(|face| pb::TrackedFace {
+                detection: Some(detection(&face.detection)),
+                track_id: face.track_id as i64,
+                identity: face.identity.map(matched),
+                embedded: face.embedded,
+            })
+            .collect(),
+    }
 }

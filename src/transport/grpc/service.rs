@@ -3,11 +3,15 @@
 
 use std::sync::Arc;
 
-use tonic::{Request, Response, Status};
+use std::pin::Pin;
+
+use futures::{Stream, StreamExt};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
 
 use super::{convert, pb};
 use crate::{
-    app::{FaceBank, Reference, RegistrationTarget},
+    app::{FaceBank, Reference, RegistrationPart, RegistrationTarget, LIVE_REPLY_BUFFER},
     error::Error,
 };
 
@@ -22,6 +26,9 @@ impl FaceApi {
 }
 
 type Reply<T> = Result<Response<T>, Status>;
+
+/// The replies of a bidirectional call.
+type ReplyStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl pb::face_service_server::FaceService for FaceApi {
@@ -123,18 +130,11 @@ impl pb::face_service_server::FaceService for FaceApi {
 
         let registration = self.bank.register_faces(target, images, largest).await?;
 
+        let (person, faces, rejected) = convert::registration(registration);
         Ok(Response::new(pb::RegisterFacesResponse {
-            person: Some(convert::person(registration.person)),
-            faces: registration.faces.into_iter().map(convert::face).collect(),
-            rejected: registration
-                .refused
-                .into_iter()
-                .map(|(index, refusal)| pb::RejectedImage {
-                    image_index: index as i32,
-                    reason: refusal.reason.to_string(),
-                    message: refusal.message,
-                })
-                .collect(),
+            person,
+            faces,
+            rejected,
         }))
     }
 
@@ -227,5 +227,103 @@ impl pb::face_service_server::FaceService for FaceApi {
             image_width: outcome.width as i32,
             image_height: outcome.height as i32,
         }))
+    }
+
+    async fn register_faces_stream(
+        &self,
+        request: Request<Streaming<pb::RegisterFacesStreamRequest>>,
+    ) -> Reply<pb::RegisterFacesStreamResponse> {
+        let parts = request
+            .into_inner()
+            .map(|message| registration_part(message?));
+
+        let registration = self.bank.register_stream(parts).await?;
+
+        let (person, faces, rejected) = convert::registration(registration);
+        Ok(Response::new(pb::RegisterFacesStreamResponse {
+            person,
+            faces,
+            rejected,
+        }))
+    }
+
+    async fn recognize_clip(
+        &self,
+        request: Request<Streaming<pb::RecognizeClipRequest>>,
+    ) -> Reply<pb::RecognizeClipResponse> {
+        let mut messages = request.into_inner();
+        let first = messages.message().await?;
+        let options = first.as_ref().and_then(|m| m.options).unwrap_or_default();
+        let frames = futures::stream::iter(first.map(Ok))
+            .chain(messages)
+            .map(|message| convert::frame(message?.frame));
+
+        let clip = self
+            .bank
+            .recognize_clip(options.min_similarity, frames)
+            .await?;
+
+        Ok(Response::new(pb::RecognizeClipResponse {
+            tracks: clip.tracks.into_iter().map(convert::clip_track).collect(),
+            frames: clip.frames as i32,
+            threshold: clip.threshold,
+        }))
+    }
+
+    type RecognizeFramesStream = ReplyStream<pb::RecognizeFramesResponse>;
+
+    async fn recognize_frames(
+        &self,
+        request: Request<Streaming<pb::RecognizeFramesRequest>>,
+    ) -> Reply<Self::RecognizeFramesStream> {
+        let mut messages = request.into_inner();
+        let first = messages.message().await?;
+        let options = first.as_ref().and_then(|m| m.options).unwrap_or_default();
+        let frames = futures::stream::iter(first.map(Ok))
+            .chain(messages)
+            .map(|message| convert::frame(message?.frame));
+
+        let (replies, receiver) = tokio::sync::mpsc::channel(LIVE_REPLY_BUFFER);
+        let bank = self.bank.clone();
+        tokio::spawn(async move {
+            let frames = Box::pin(frames);
+            bank.recognize_live(
+                options.min_similarity,
+                options.drop_frames_when_busy,
+                frames,
+                replies,
+            )
+            .await;
+        });
+
+        let stream = ReceiverStream::new(receiver)
+            .map(|reply| reply.map(convert::live_frame).map_err(Status::from));
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+fn registration_part(
+    message: pb::RegisterFacesStreamRequest,
+) -> crate::error::Result<RegistrationPart> {
+    match message.part {
+        Some(pb::register_faces_stream_request::Part::Header(header)) => {
+            let largest = header.face_selection() == pb::FaceSelection::Largest;
+            let target = convert::registration_target(header.target.map(|t| match t {
+                pb::registration_header::Target::PersonId(id) => Ok(id),
+                pb::registration_header::Target::NewPerson(p) => Err(p),
+            }))?;
+            Ok(RegistrationPart::Header { target, largest })
+        }
+        Some(pb::register_faces_stream_request::Part::Chunk(chunk)) => {
+            Ok(RegistrationPart::Chunk {
+                data: chunk.data,
+                last: chunk.last,
+            })
+        }
+        Some(pb::register_faces_stream_request::Part::Finish(_)) => Ok(RegistrationPart::Finish),
+        None => Err(Error::invalid(
+            "part",
+            "a message must carry a header, a chunk or the finish",
+        )),
     }
 }

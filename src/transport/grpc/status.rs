@@ -17,6 +17,8 @@ impl From<Error> for Status {
             }
             Error::PersonNotFound(_) | Error::FaceNotFound(_) => Code::NotFound,
             Error::ExternalIdTaken(_) => Code::AlreadyExists,
+            Error::LimitExceeded(_) => Code::ResourceExhausted,
+            Error::StreamFailed(_) => Code::Cancelled,
             Error::Unavailable { .. } => Code::Unavailable,
             Error::Internal(_) => Code::Internal,
         };
@@ -44,5 +46,12 @@ impl From<Error> for Status {
         }
 
         Status::with_error_details(code, error.to_string(), details)
+    }
+}
+
+/// A failed read of the caller's stream (cut off, cancelled, malformed).
+impl From<Status> for Error {
+    fn from(status: Status) -> Self {
+        Error::StreamFailed(format!("{:?}: {}", status.code(), status.message()))
     }
 }
