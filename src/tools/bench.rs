@@ -79,6 +79,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     search(&args).await?;
     if !args.stages_only {
         server(&args).await?;
+        live(&args).await?;
     }
     Ok(())
 }
@@ -398,6 +399,90 @@ async fn fill(dir: &Path, total: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// RecognizeFrames on a steady 640 x 480 scene of six faces, with the track
+/// reuse at its configured interval and with every face embedded on every
+/// frame (interval 1).
+async fn live(args: &BenchArgs) -> anyhow::Result<()> {
+    const FRAMES: usize = 30;
+    let scene = image::load_from_memory(&std::fs::read(args.data.join(SIX_FACES))?)?.to_rgb8();
+    let frame = image::imageops::resize(&scene, 640, 480, image::imageops::FilterType::Triangle);
+    let rgb = bytes::Bytes::from(frame.into_raw());
+    let default_interval = Config::default().streaming.recheck_interval;
+
+    println!("\n## RecognizeFrames, steady 640x480 scene with six faces, {FRAMES} raw frames\n");
+    println!("| re-embedding | frames/s (streamed back to back) | latency p50 ms | p95 ms | faces embedded |");
+    println!("| --- | --- | --- | --- | --- |");
+    for interval in [1, default_interval] {
+        let dir = tempfile_dir()?;
+        let mut child = ChildServer::start_with(
+            &dir,
+            free_port()?,
+            &[(
+                "FACEBANK_STREAMING__RECHECK_INTERVAL",
+                &interval.to_string(),
+            )],
+        )
+        .await?;
+        let client = child.client().await?;
+
+        let rgb = rgb.clone();
+        let request = move |i: usize| pb::RecognizeFramesRequest {
+            options: None,
+            frame: Some(pb::Frame {
+                frame_id: i.to_string(),
+                timestamp_ms: 0,
+                image: Some(pb::frame::Image::Raw(pb::RawImage {
+                    rgb: rgb.clone(),
+                    width: 640,
+                    height: 480,
+                })),
+            }),
+        };
+        let started = Instant::now();
+        let mut replies = client
+            .clone()
+            .recognize_frames(futures::stream::iter((0..FRAMES).map(request.clone())))
+            .await?
+            .into_inner();
+        let mut embedded = 0;
+        while let Some(reply) = replies.message().await? {
+            embedded += reply.faces.iter().filter(|f| f.embedded).count();
+        }
+        let per_second = FRAMES as f64 / started.elapsed().as_secs_f64();
+
+        let (sender, receiver) = tokio::sync::mpsc::channel(1);
+        let mut replies = client
+            .clone()
+            .recognize_frames(tokio_stream::wrappers::ReceiverStream::new(receiver))
+            .await?
+            .into_inner();
+        let mut latencies = Vec::with_capacity(FRAMES);
+        for i in 0..FRAMES {
+            let sent = Instant::now();
+            sender.send(request(i)).await?;
+            replies.message().await?.context("the stream ended early")?;
+            latencies.push(sent.elapsed().as_secs_f64());
+        }
+        drop(sender);
+        latencies.sort_by(f64::total_cmp);
+
+        let label = if interval == 1 {
+            "every frame".to_string()
+        } else {
+            format!("every {interval} frames")
+        };
+        println!(
+            "| {label} | {per_second:.1} | {:.1} | {:.1} | {embedded} of {} |",
+            percentile(&latencies, 0.5) * 1e3,
+            percentile(&latencies, 0.95) * 1e3,
+            FRAMES * 6
+        );
+        child.stop()?;
+        std::fs::remove_dir_all(&dir).ok();
+    }
+    Ok(())
+}
+
 /// `facebank serve` in a child process.
 struct ChildServer {
     child: Child,
@@ -406,7 +491,16 @@ struct ChildServer {
 
 impl ChildServer {
     async fn start(dir: &Path, port: u16) -> anyhow::Result<ChildServer> {
+        Self::start_with(dir, port, &[]).await
+    }
+
+    async fn start_with(
+        dir: &Path,
+        port: u16,
+        environment: &[(&str, &str)],
+    ) -> anyhow::Result<ChildServer> {
         let child = Command::new(std::env::current_exe()?)
+            .envs(environment.iter().copied())
             .args([
                 "serve",
                 "--listen",

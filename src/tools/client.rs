@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use futures::{stream::BoxStream, StreamExt};
+use tokio::io::AsyncReadExt;
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
@@ -54,6 +56,28 @@ pub enum ClientCommand {
     Detect { photo: PathBuf },
     /// Lists every registered person.
     Persons,
+    /// Streams video frames to RecognizeFrames and prints one line per frame:
+    /// the image files of a folder in name order, or raw RGB24 frames on
+    /// standard input (e.g. from `ffmpeg -f rawvideo -pix_fmt rgb24 -`).
+    Frames {
+        /// Folder of images, one per frame.
+        #[arg(required_unless_present = "raw")]
+        folder: Option<PathBuf>,
+        /// Read raw frames of this size (WIDTHxHEIGHT) from standard input.
+        #[arg(long, conflicts_with = "folder", value_parser = parse_size)]
+        raw: Option<(u32, u32)>,
+        /// Let the server skip frames that queue up while it is busy.
+        #[arg(long)]
+        drop: bool,
+        #[arg(long)]
+        min_similarity: Option<f32>,
+    },
+}
+
+fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let (w, h) = text.split_once('x').ok_or("expected WIDTHxHEIGHT")?;
+    let number = |s: &str| s.parse::<u32>().map_err(|e| e.to_string());
+    Ok((number(w)?, number(h)?))
 }
 
 pub async fn run(server: Server, command: ClientCommand) -> anyhow::Result<()> {
@@ -221,6 +245,36 @@ async fn call(
                 );
             }
         }
+        ClientCommand::Frames {
+            folder,
+            raw,
+            drop,
+            min_similarity,
+        } => {
+            let options = pb::LiveOptions {
+                min_similarity,
+                drop_frames_when_busy: drop,
+            };
+            let frames = match (folder, raw) {
+                (Some(folder), _) => folder_frames(&folder)?,
+                (None, Some((width, height))) => stdin_frames(width, height),
+                (None, None) => anyhow::bail!("name a folder or --raw WIDTHxHEIGHT"),
+            };
+            let requests = frames
+                .enumerate()
+                .map(move |(i, frame)| pb::RecognizeFramesRequest {
+                    options: (i == 0).then_some(options),
+                    frame: Some(frame),
+                });
+            let mut replies = client
+                .recognize_frames(requests)
+                .await
+                .map_err(explain)?
+                .into_inner();
+            while let Some(reply) = replies.message().await.map_err(explain)? {
+                print_frame(&reply);
+            }
+        }
         ClientCommand::Persons => {
             let mut token = String::new();
             loop {
@@ -253,4 +307,80 @@ fn read(path: &Path) -> anyhow::Result<pb::Image> {
     Ok(pb::Image {
         content: content.into(),
     })
+}
+
+/// The images of a folder, in name order, as encoded frames read one at a time.
+fn folder_frames(folder: &Path) -> anyhow::Result<BoxStream<'static, pb::Frame>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(folder)
+        .with_context(|| format!("cannot read {}", folder.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.is_file())
+        .collect();
+    files.sort();
+    let frames = futures::stream::iter(files).filter_map(|path| async move {
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => Some(pb::Frame {
+                frame_id: path.file_name()?.to_string_lossy().into_owned(),
+                timestamp_ms: 0,
+                image: Some(pb::frame::Image::Encoded(bytes.into())),
+            }),
+            Err(error) => {
+                eprintln!("skipping {}: {error}", path.display());
+                None
+            }
+        }
+    });
+    Ok(frames.boxed())
+}
+
+/// Raw RGB24 frames of a fixed size from standard input, until it ends.
+fn stdin_frames(width: u32, height: u32) -> BoxStream<'static, pb::Frame> {
+    let size = width as usize * height as usize * 3;
+    futures::stream::unfold(
+        (tokio::io::stdin(), 0u64),
+        move |(mut stdin, index)| async move {
+            let mut rgb = vec![0u8; size];
+            stdin.read_exact(&mut rgb).await.ok()?;
+            let frame = pb::Frame {
+                frame_id: index.to_string(),
+                timestamp_ms: 0,
+                image: Some(pb::frame::Image::Raw(pb::RawImage {
+                    rgb: rgb.into(),
+                    width: width as i32,
+                    height: height as i32,
+                })),
+            };
+            Some((frame, (stdin, index + 1)))
+        },
+    )
+    .boxed()
+}
+
+fn print_frame(reply: &pb::RecognizeFramesResponse) {
+    if reply.dropped {
+        println!("{:>6} {}: dropped", reply.frame_index, reply.frame_id);
+        return;
+    }
+    let faces: Vec<String> = reply
+        .faces
+        .iter()
+        .map(|face| {
+            match face
+                .identity
+                .as_ref()
+                .and_then(|m| Some((m.person.as_ref()?, m.similarity)))
+            {
+                Some((person, similarity)) => {
+                    format!("track {} {} ({similarity:.3})", face.track_id, person.name)
+                }
+                None => format!("track {} unknown", face.track_id),
+            }
+        })
+        .collect();
+    println!(
+        "{:>6} {}: {}",
+        reply.frame_index,
+        reply.frame_id,
+        faces.join(", ")
+    );
 }
