@@ -169,16 +169,8 @@ async fn registration_refuses_faceless_crowded_and_tiny_faces_and_stores_nothing
         assert_eq!(reason(&status), expected, "{status:?}");
     }
 
-    let persons = server
-        .client()
-        .list_persons(pb::ListPersonsRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(
-        persons.persons.is_empty(),
-        "no person was left behind: {persons:?}"
-    );
+    let persons = common::persons(&server).await;
+    assert!(persons.is_empty(), "no person was left behind: {persons:?}");
     let stranger = common::recognize(&server, ONE_FACE).await;
     assert!(stranger.faces[0].matches.is_empty());
 }
@@ -480,13 +472,8 @@ async fn a_taken_external_id_is_already_exists_and_changes_nothing() {
         (Code::AlreadyExists, "EXTERNAL_ID_TAKEN")
     );
     assert_eq!(via_registration.code(), Code::AlreadyExists);
-    let persons = server
-        .client()
-        .list_persons(pb::ListPersonsRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(persons.persons.len(), 1);
+    let persons = common::persons(&server).await;
+    assert_eq!(persons.len(), 1);
     assert!(
         common::recognize(&server, ONE_FACE).await.faces[0]
             .matches

@@ -441,13 +441,8 @@ async fn a_registration_stream_cut_off_midway_registers_nothing() {
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let persons = server
-        .client()
-        .list_persons(pb::ListPersonsRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(persons.persons.is_empty(), "{persons:?}");
+    let persons = common::persons(&server).await;
+    assert!(persons.is_empty(), "{persons:?}");
     let recognised = common::recognize(&server, ANGELINA_TWO_PHOTOS[0]).await;
     assert!(recognised.faces[0].matches.is_empty());
     // The sender outlives the call, so the stream was cut off, never ended.
@@ -524,13 +519,8 @@ async fn malformed_streams_are_refused_with_clear_errors() {
         assert_eq!(status.code(), Code::InvalidArgument, "{name}: {status:?}");
         assert_eq!(reason(&status), "INVALID_FIELD", "{name}: {status:?}");
     }
-    let persons = server
-        .client()
-        .list_persons(pb::ListPersonsRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(persons.persons.is_empty());
+    let persons = common::persons(&server).await;
+    assert!(persons.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -197,3 +197,14 @@ pub fn best_match(reply: &pb::RecognizeResponse) -> Option<String> {
         .and_then(|m| m.person.as_ref())
         .map(|p| p.name.clone())
 }
+
+/// Every stored person (one page is enough for the tests).
+pub async fn persons(server: &TestServer) -> Vec<pb::Person> {
+    server
+        .client()
+        .list_persons(pb::ListPersonsRequest::default())
+        .await
+        .expect("ListPersons")
+        .into_inner()
+        .persons
+}
