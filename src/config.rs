@@ -213,8 +213,59 @@ impl Default for InferenceConfig {
 impl Config {
     /// Defaults, then the file named by `FACEBANK_CONFIG` (if any), then the
     /// environment.
-    pub fn load() -> Result<Config, figment::Error> {
-        Self::figment().extract()
+    pub fn load() -> anyhow::Result<Config> {
+        let config: Config = Self::figment().extract()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Refuses values that cannot work, naming the key.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let checks: [(&str, bool); 12] = [
+            (
+                "recognition.threshold",
+                (-1.0..=1.0).contains(&self.recognition.threshold),
+            ),
+            ("recognition.max_top_k", self.recognition.max_top_k >= 1),
+            (
+                "detector.longest_side",
+                (32..=4096).contains(&self.detector.longest_side),
+            ),
+            (
+                "detector.score_threshold",
+                (0.0..=1.0).contains(&self.detector.score_threshold),
+            ),
+            (
+                "detector.nms_iou",
+                self.detector.nms_iou > 0.0 && self.detector.nms_iou <= 1.0,
+            ),
+            (
+                "quality.min_detection_score",
+                (0.0..=1.0).contains(&self.quality.min_detection_score),
+            ),
+            (
+                "images.max_bytes",
+                self.images.max_bytes > 0 && self.images.max_bytes <= self.images.max_request_bytes,
+            ),
+            ("images.max_pixels", self.images.max_pixels > 0),
+            ("streaming.max_frames", self.streaming.max_frames > 0),
+            (
+                "streaming.recheck_interval",
+                self.streaming.recheck_interval > 0,
+            ),
+            (
+                "streaming.track_min_iou",
+                (0.0..=1.0).contains(&self.streaming.track_min_iou),
+            ),
+            (
+                "streaming.track_min_similarity",
+                (-1.0..=1.0).contains(&self.streaming.track_min_similarity),
+            ),
+        ];
+        match checks.iter().find(|(_, ok)| !ok) {
+            Some((key, _)) => anyhow::bail!("the configuration value of {key} is out of range"),
+            None => Ok(()),
+        }
     }
 
     pub fn figment() -> Figment {
@@ -222,7 +273,12 @@ impl Config {
         if let Ok(path) = std::env::var(ENV_CONFIG_FILE) {
             figment = figment.merge(Toml::file_exact(path));
         }
-        figment.merge(Env::prefixed(ENV_PREFIX).ignore(&["CONFIG"]).split("__"))
+        // FACEBANK_SERVER belongs to the terminal client, not to the server.
+        figment.merge(
+            Env::prefixed(ENV_PREFIX)
+                .ignore(&["CONFIG", "SERVER"])
+                .split("__"),
+        )
     }
 
     pub fn inference_concurrency(&self) -> usize {
@@ -248,7 +304,7 @@ mod tests {
             jail.set_env("FACEBANK_RECOGNITION__THRESHOLD", "0.97");
             jail.set_env("FACEBANK_LISTEN", "0.0.0.0:6000");
 
-            let config = Config::load()?;
+            let config = Config::load().map_err(|e| e.to_string())?;
 
             assert_eq!(config.data_dir, PathBuf::from("/srv/faces"));
             assert_eq!(config.recognition.threshold, 0.97);
@@ -256,6 +312,34 @@ mod tests {
             assert_eq!(config.detector, DetectorConfig::default());
             Ok(())
         });
+    }
+
+    #[test]
+    fn the_terminal_clients_server_variable_is_not_a_server_setting() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("FACEBANK_SERVER", "http://127.0.0.1:50051");
+            assert!(Config::load().is_ok());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn values_out_of_range_are_refused_by_name() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("FACEBANK_RECOGNITION__THRESHOLD", "5");
+            let error = Config::load().unwrap_err().to_string();
+            assert!(error.contains("recognition.threshold"), "{error}");
+            Ok(())
+        });
+        let zero_side = Config {
+            detector: DetectorConfig {
+                longest_side: 0,
+                ..DetectorConfig::default()
+            },
+            ..Config::default()
+        };
+        assert!(zero_side.validate().is_err());
+        assert!(Config::default().validate().is_ok());
     }
 
     #[test]

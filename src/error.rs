@@ -18,6 +18,8 @@ pub enum Reason {
     FaceNotFound,
     ExternalIdTaken,
     InvalidField,
+    DuplicateFace,
+    PersonHasNoFaces,
 }
 
 impl Reason {
@@ -35,6 +37,8 @@ impl Reason {
             Reason::FaceNotFound => "FACE_NOT_FOUND",
             Reason::ExternalIdTaken => "EXTERNAL_ID_TAKEN",
             Reason::InvalidField => "INVALID_FIELD",
+            Reason::DuplicateFace => "DUPLICATE_FACE",
+            Reason::PersonHasNoFaces => "PERSON_HAS_NO_FACES",
         }
     }
 }
@@ -63,9 +67,12 @@ impl Refusal {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The caller sent an image that cannot be used.
-    #[error("{}", .0.message)]
-    BadImage(Refusal),
+    /// The caller sent an image that cannot be used, in the named field.
+    #[error("{}", .refusal.message)]
+    BadImage {
+        field: &'static str,
+        refusal: Refusal,
+    },
 
     /// A request field is missing or malformed.
     #[error("invalid {field}: {message}")]
@@ -81,6 +88,9 @@ pub enum Error {
 
     #[error("face {0} does not exist")]
     FaceNotFound(String),
+
+    #[error("person {0} has no registered faces")]
+    PersonHasNoFaces(String),
 
     #[error("external id {0:?} is already used by another person")]
     ExternalIdTaken(String),
@@ -116,7 +126,21 @@ fn summarise(refusals: &[(usize, Refusal)]) -> String {
 
 impl Error {
     pub fn bad_image(reason: Reason, message: impl Into<String>) -> Self {
-        Error::BadImage(Refusal::new(reason, message))
+        Error::BadImage {
+            field: "image",
+            refusal: Refusal::new(reason, message),
+        }
+    }
+
+    /// The same error, blamed on another request field.
+    pub fn in_field(self, name: &'static str) -> Self {
+        match self {
+            Error::BadImage { refusal, .. } => Error::BadImage {
+                field: name,
+                refusal,
+            },
+            other => other,
+        }
     }
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -133,13 +157,14 @@ impl Error {
     /// The machine-readable reason a client sees.
     pub fn reason(&self) -> &'static str {
         match self {
-            Error::BadImage(refusal) => refusal.reason.as_str(),
+            Error::BadImage { refusal, .. } => refusal.reason.as_str(),
             Error::InvalidField { .. } => Reason::InvalidField.as_str(),
             Error::NothingRegistered { refusals } => refusals
                 .first()
                 .map_or("NO_FACE", |(_, r)| r.reason.as_str()),
             Error::PersonNotFound(_) => Reason::PersonNotFound.as_str(),
             Error::FaceNotFound(_) => Reason::FaceNotFound.as_str(),
+            Error::PersonHasNoFaces(_) => Reason::PersonHasNoFaces.as_str(),
             Error::ExternalIdTaken(_) => Reason::ExternalIdTaken.as_str(),
             Error::LimitExceeded(_) => "STREAM_LIMIT",
             Error::StreamFailed(_) => "STREAM_FAILED",

@@ -43,6 +43,8 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     return_large_blocks_to_the_system();
+    #[cfg(unix)]
+    quiet_on_closed_pipe();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -131,6 +133,18 @@ fn return_large_blocks_to_the_system() {
     // process starts any other thread.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, THRESHOLD);
+    }
+}
+
+/// The terminal commands print to pipes (`facebank persons | head`); a closed
+/// pipe should end the process quietly, as it does other tools, instead of
+/// failing a print.
+#[cfg(unix)]
+fn quiet_on_closed_pipe() {
+    // SAFETY: restores the default disposition of one signal before any other
+    // thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

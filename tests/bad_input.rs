@@ -481,3 +481,140 @@ async fn a_taken_external_id_is_already_exists_and_changes_nothing() {
         "no orphan vector"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_complete_jpeg_with_data_appended_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let mut motion_photo = photo("faces/deepface_angelina/4.jpg");
+    motion_photo.extend(photo("scenes/skimage_astronaut.png"));
+
+    let reply = server
+        .client()
+        .detect(pb::DetectRequest {
+            image: image_bytes(motion_photo),
+            max_faces: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+
+    assert_eq!(reply.faces.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_image_registered_twice_for_a_person_is_refused_as_a_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let first = common::register(&server, "Angelina", &[ONE_FACE]).await;
+    let person_id = first.person.unwrap().id;
+
+    let again = server
+        .client()
+        .register_faces(pb::RegisterFacesRequest {
+            target: Some(pb::register_faces_request::Target::PersonId(
+                person_id.clone(),
+            )),
+            images: vec![
+                image(ONE_FACE).unwrap(),
+                image("faces/deepface_angelina/2.jpg").unwrap(),
+            ],
+            face_selection: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let twice_in_one_call = server
+        .client()
+        .register_faces(new_person_request(
+            named("Twice"),
+            vec![photo(ONE_FACE), photo(ONE_FACE)],
+            pb::FaceSelection::Single,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+
+    assert_eq!(again.faces.len(), 1);
+    assert_eq!(again.rejected.len(), 1);
+    assert_eq!(
+        (
+            again.rejected[0].image_index,
+            again.rejected[0].reason.as_str()
+        ),
+        (0, "DUPLICATE_FACE")
+    );
+    assert!(again.rejected[0].message.contains(&first.faces[0].id));
+    assert_eq!(twice_in_one_call.faces.len(), 1);
+    assert_eq!(twice_in_one_call.rejected[0].reason, "DUPLICATE_FACE");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_name_the_field_at_fault() {
+    use tonic_types::StatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let faceless_person = server
+        .client()
+        .create_person(pb::CreatePersonRequest {
+            person: Some(named("No faces")),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .person
+        .unwrap();
+    let field = |status: &tonic::Status| {
+        status
+            .get_error_details()
+            .bad_request()
+            .map(|b| b.field_violations[0].field.clone())
+            .unwrap_or_default()
+    };
+    let mut client = server.client();
+
+    let other_image = client
+        .verify(pb::VerifyRequest {
+            image: image(ONE_FACE),
+            reference: Some(pb::verify_request::Reference::OtherImage(
+                pb::Image::default(),
+            )),
+            threshold: None,
+        })
+        .await
+        .unwrap_err();
+    let list_faces = client
+        .list_faces(pb::ListFacesRequest {
+            person_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    let uppercase = client
+        .get_person(pb::GetPersonRequest {
+            id: faceless_person.id.to_uppercase(),
+        })
+        .await
+        .unwrap_err();
+    let no_faces = client
+        .verify(pb::VerifyRequest {
+            image: image(ONE_FACE),
+            reference: Some(pb::verify_request::Reference::PersonId(faceless_person.id)),
+            threshold: None,
+        })
+        .await
+        .unwrap_err();
+
+    assert_eq!(
+        (reason(&other_image).as_str(), field(&other_image).as_str()),
+        ("EMPTY_IMAGE", "other_image")
+    );
+    assert_eq!(field(&list_faces), "person_id");
+    assert_eq!(
+        (uppercase.code(), field(&uppercase).as_str()),
+        (Code::InvalidArgument, "id")
+    );
+    assert_eq!(
+        (no_faces.code(), reason(&no_faces).as_str()),
+        (Code::FailedPrecondition, "PERSON_HAS_NO_FACES")
+    );
+}

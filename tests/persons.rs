@@ -291,3 +291,34 @@ async fn a_deleted_person_is_gone_and_a_second_delete_is_not_found() {
         "the external id is free again"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fields_outside_the_mask_are_neither_applied_nor_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let created = create(&server, person("Ada")).await;
+
+    let updated = server
+        .client()
+        .update_person(pb::UpdatePersonRequest {
+            person: Some(pb::Person {
+                id: created.id.clone(),
+                name: "Ada K.".into(),
+                birthdate: "not a date".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["name".into()],
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .person
+        .unwrap();
+
+    assert_eq!(
+        (updated.name.as_str(), updated.birthdate.as_str()),
+        ("Ada K.", "1975-06-04")
+    );
+}

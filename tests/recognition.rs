@@ -246,3 +246,54 @@ async fn sixteen_concurrent_recognitions_all_succeed() {
         }
     }
 }
+
+/// Seventeen slightly different crops of one photo.
+fn crops_of(file: &str) -> Vec<Vec<u8>> {
+    let upright = image::load_from_memory(&common::photo(file)).unwrap();
+    (0..17u32)
+        .map(|k| {
+            let (w, h) = (upright.width(), upright.height());
+            let view = upright.crop_imm(k * 4, k * 4, w - k * 8, h - k * 8);
+            let mut png = std::io::Cursor::new(Vec::new());
+            view.write_to(&mut png, image::ImageFormat::Png).unwrap();
+            png.into_inner()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_person_with_many_faces_does_not_crowd_others_out_of_the_top_k() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let crowd = server
+        .client()
+        .register_faces(common::new_person_request(
+            common::named("Crowd"),
+            crops_of("faces/deepface_angelina/1.jpg"),
+            pb::FaceSelection::Single,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(crowd.faces.len(), 17);
+    register(&server, "Jack", &[JACK]).await;
+
+    let reply = server
+        .client()
+        .recognize(pb::RecognizeRequest {
+            image: common::image(ANGELINA[2]),
+            max_faces: 0,
+            top_k: 2,
+            min_similarity: Some(-1.0),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+
+    let names: Vec<&str> = reply.faces[0]
+        .matches
+        .iter()
+        .map(|m| m.person.as_ref().unwrap().name.as_str())
+        .collect();
+    assert_eq!(names, ["Crowd", "Jack"]);
+}

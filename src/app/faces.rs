@@ -1,5 +1,6 @@
 //! Registering faces for a person, listing and deleting them.
 
+use std::collections::HashMap;
 use std::sync::{
     atomic::{AtomicBool, Ordering},
     Arc,
@@ -32,6 +33,8 @@ pub struct PendingRegistration {
     images: usize,
     faces: Vec<Face>,
     refused: Vec<(usize, Refusal)>,
+    /// Digests of the person's images already registered, and their face ids.
+    registered_images: HashMap<String, String>,
 }
 
 impl PendingRegistration {
@@ -84,8 +87,15 @@ impl FaceBank {
         largest: bool,
     ) -> Result<PendingRegistration> {
         let (person, is_new) = match target {
-            RegistrationTarget::Existing(id) => (self.get_person(&id).await?, false),
+            RegistrationTarget::Existing(id) => (self.person_in("person_id", &id).await?, false),
             RegistrationTarget::New(fields) => (new_person(fields)?, true),
+        };
+        let registered_images = match is_new {
+            true => HashMap::new(),
+            false => {
+                let faces = self.records.faces_of(&person.id).await?;
+                faces.into_iter().map(|f| (f.image_sha256, f.id)).collect()
+            }
         };
         Ok(PendingRegistration {
             person,
@@ -94,6 +104,7 @@ impl FaceBank {
             images: 0,
             faces: Vec::new(),
             refused: Vec::new(),
+            registered_images,
         })
     }
 
@@ -103,12 +114,21 @@ impl FaceBank {
         let index = pending.images;
         pending.images += 1;
         let digest = hex(&Sha256::digest(&bytes));
+        if let Some(face_id) = pending.registered_images.get(&digest) {
+            let message =
+                format!("this image is already registered for the person as face {face_id}");
+            pending
+                .refused
+                .push((index, Refusal::new(Reason::DuplicateFace, message)));
+            return Ok(());
+        }
         match self.face_to_register(bytes, pending.largest).await {
             Ok(face) => {
-                let record = self.face_record(&pending.person.id, face, digest);
+                let record = self.face_record(&pending.person.id, face, digest.clone());
+                pending.registered_images.insert(digest, record.id.clone());
                 pending.faces.push(record);
             }
-            Err(Error::BadImage(refusal)) => pending.refused.push((index, refusal)),
+            Err(Error::BadImage { refusal, .. }) => pending.refused.push((index, refusal)),
             Err(other) => return Err(other),
         }
         Ok(())
@@ -141,7 +161,7 @@ impl FaceBank {
     }
 
     pub async fn list_faces(&self, person_id: &str) -> Result<Vec<Face>> {
-        self.get_person(person_id).await?;
+        self.person_in("person_id", person_id).await?;
         self.records.faces_of(person_id).await
     }
 
@@ -198,7 +218,10 @@ impl FaceBank {
         faces.truncate(1);
         self.pipeline
             .check_quality(&faces[0])
-            .map_err(Error::BadImage)?;
+            .map_err(|refusal| Error::BadImage {
+                field: "image",
+                refusal,
+            })?;
 
         let mut embedded = self.pipeline.embed(&image, faces).await?;
         embedded

@@ -101,7 +101,12 @@ impl FaceBank {
     }
 
     pub async fn get_person(&self, id: &str) -> Result<Person> {
-        check_id("id", id)?;
+        self.person_in("id", id).await
+    }
+
+    /// The person whose id the request field `field` holds.
+    pub(super) async fn person_in(&self, field: &str, id: &str) -> Result<Person> {
+        check_id(field, id)?;
         self.records
             .person(id)
             .await?
@@ -146,8 +151,7 @@ impl FaceBank {
         changes: Person,
         mask: &[PersonField],
     ) -> Result<Person> {
-        let mut person = self.get_person(id).await?;
-        let changes = validated(changes)?;
+        let mut person = self.person_in("person.id", id).await?;
 
         let fields: Vec<PersonField> = if mask.is_empty() {
             PersonField::ALL
@@ -160,6 +164,8 @@ impl FaceBank {
         for field in fields {
             field.copy(&changes, &mut person);
         }
+        // Only the result is checked: a field the mask leaves out may hold anything.
+        let mut person = validated(person)?;
         person.updated_at = now_micros().max(person.updated_at);
 
         if !self.records.update_person(&person).await? {
@@ -279,11 +285,15 @@ fn check_birthdate(value: &str) -> Result<()> {
     let [year, month, day] = parts.as_slice() else {
         return Err(invalid());
     };
-    if year.len() != 4 || month.len() != 2 || day.len() != 2 {
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(year, 4) || !digits(month, 2) || !digits(day, 2) {
         return Err(invalid());
     }
     let number = |s: &str| s.parse::<u32>().map_err(|_| invalid());
     let (year, month, day) = (number(year)?, number(month)?, number(day)?);
+    if year == 0 {
+        return Err(invalid());
+    }
 
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
     let days = match month {
@@ -307,10 +317,19 @@ fn check_attributes(attributes: &BTreeMap<String, String>) -> Result<()> {
         ));
     }
     for (key, value) in attributes {
-        if key.is_empty() || key.len() > MAX_TEXT {
+        if key.is_empty() || key.len() > MAX_TEXT || key.chars().any(char::is_control) {
             return Err(Error::invalid(
                 "attributes",
-                format!("key {key:?} must have 1 to {MAX_TEXT} bytes"),
+                format!("key {key:?} must have 1 to {MAX_TEXT} bytes and no control characters"),
+            ));
+        }
+        if value
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            return Err(Error::invalid(
+                "attributes",
+                format!("the value of {key:?} holds control characters"),
             ));
         }
         if value.len() > MAX_ATTRIBUTE_VALUE {
@@ -323,14 +342,23 @@ fn check_attributes(attributes: &BTreeMap<String, String>) -> Result<()> {
     Ok(())
 }
 
-/// Ids are UUIDs; anything else cannot exist and is refused early.
+/// Ids are UUIDs in their canonical form (lowercase, hyphenated); anything
+/// else cannot exist and is refused early.
 pub(super) fn check_id(field: &str, id: &str) -> Result<()> {
     if id.is_empty() {
         return Err(Error::invalid(field, "is required"));
     }
-    uuid::Uuid::try_parse(id)
-        .map_err(|_| Error::invalid(field, format!("{id:?} is not a facebank id")))?;
+    if !is_canonical_id(id) {
+        return Err(Error::invalid(
+            field,
+            format!("{id:?} is not a facebank id"),
+        ));
+    }
     Ok(())
+}
+
+fn is_canonical_id(id: &str) -> bool {
+    uuid::Uuid::try_parse(id).is_ok_and(|uuid| uuid.hyphenated().to_string() == id)
 }
 
 /// The token is the last id of the page, so pages stay stable when persons
@@ -342,7 +370,7 @@ fn encode_page_token(last_id: &str) -> String {
 fn decode_page_token(token: &str) -> Result<String> {
     token
         .strip_prefix("after:")
-        .filter(|id| uuid::Uuid::try_parse(id).is_ok())
+        .filter(|id| is_canonical_id(id))
         .map(str::to_string)
         .ok_or_else(|| {
             Error::invalid(
@@ -364,6 +392,26 @@ mod tests {
         assert!(check_birthdate("1961-13-01").is_err());
         assert!(check_birthdate("61-08-04").is_err());
         assert!(check_birthdate("yesterday").is_err());
+        assert!(check_birthdate("+990-02-03").is_err());
+        assert!(check_birthdate("1990-+2-+3").is_err());
+        assert!(check_birthdate("0000-01-01").is_err());
+    }
+
+    #[test]
+    fn ids_must_be_canonical_uuids() {
+        let id = uuid::Uuid::now_v7().to_string();
+        assert!(check_id("id", &id).is_ok());
+        assert!(check_id("id", &id.to_uppercase()).is_err());
+        assert!(check_id("id", &id.replace('-', "")).is_err());
+        assert!(check_id("id", &format!("urn:uuid:{id}")).is_err());
+    }
+
+    #[test]
+    fn attributes_refuse_control_characters_but_values_keep_line_breaks() {
+        let with = |k: &str, v: &str| check_attributes(&[(k.to_string(), v.to_string())].into());
+        assert!(with("note", "line one\nline two").is_ok());
+        assert!(with("k\u{0}", "v").is_err());
+        assert!(with("k", "v\u{0}").is_err());
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::{
     domain::Person,
     error::{Error, Reason, Result},
     pipeline::{similarity, Detection, EmbeddedFace, Selection},
+    ports::index::Hit,
 };
 
 /// Each face's search asks the index for this many candidates per wanted
@@ -81,10 +82,7 @@ impl FaceBank {
             .embed_faces(&image, Selection::All { max_faces })
             .await?;
         let queries: Vec<Vec<f32>> = faces.iter().map(|f| f.embedding.clone()).collect();
-        let hits = self
-            .index
-            .search(&queries, top_k * OVERSAMPLE, threshold)
-            .await?;
+        let hits = self.best_per_person(&queries, top_k, threshold).await?;
 
         let wanted: HashSet<String> = hits.iter().flatten().map(|h| h.person_id.clone()).collect();
         let persons: HashMap<String, Person> = self
@@ -99,10 +97,8 @@ impl FaceBank {
             .into_iter()
             .zip(hits)
             .map(|(face, hits)| {
-                let mut seen = HashSet::new();
                 let matches = hits
                     .into_iter()
-                    .filter(|hit| seen.insert(hit.person_id.clone()))
                     .filter_map(|hit| {
                         let person = persons.get(&hit.person_id)?.clone();
                         Some(Match {
@@ -111,7 +107,6 @@ impl FaceBank {
                             similarity: hit.similarity,
                         })
                     })
-                    .take(top_k)
                     .collect();
                 RecognisedFace {
                     detection: face.detection,
@@ -120,6 +115,36 @@ impl FaceBank {
             })
             .collect();
         Ok(Recognition { faces, threshold })
+    }
+
+    /// For each query, the most similar face of each of the `top_k` most
+    /// similar persons, best first. The index ranks faces, not persons: when a
+    /// query's candidates all come from fewer persons than wanted (one person
+    /// with many faces), the index is asked again for more.
+    async fn best_per_person(
+        &self,
+        queries: &[Vec<f32>],
+        top_k: usize,
+        threshold: f32,
+    ) -> Result<Vec<Vec<Hit>>> {
+        let mut limit = top_k * OVERSAMPLE;
+        loop {
+            let hits = self.index.search(queries, limit, threshold).await?;
+            let persons = |h: &[Hit]| {
+                h.iter()
+                    .map(|hit| &hit.person_id)
+                    .collect::<HashSet<_>>()
+                    .len()
+            };
+            let enough = hits.iter().all(|h| h.len() < limit || persons(h) >= top_k);
+            if enough || limit >= self.index.len().await? {
+                return Ok(hits
+                    .into_iter()
+                    .map(|h| best_of_each_person(h, top_k))
+                    .collect());
+            }
+            limit *= 4;
+        }
     }
 
     /// Compares the largest face of `image` with the largest face of another
@@ -137,21 +162,23 @@ impl FaceBank {
 
         let probe = self.largest_face(image).await?;
         let (similarity, matched_face_id) = match reference {
-            Reference::Image(other) => (
-                similarity(&probe.embedding, &self.largest_face(other).await?.embedding),
-                None,
-            ),
+            Reference::Image(other) => {
+                let other = self
+                    .largest_face(other)
+                    .await
+                    .map_err(|e| e.in_field("other_image"))?;
+                (similarity(&probe.embedding, &other.embedding), None)
+            }
             Reference::Person(id) => {
                 let model = &self.pipeline.recogniser().name;
                 let faces = self.list_faces(&id).await?;
+                let no_faces = || Error::PersonHasNoFaces(id.clone());
                 let best = faces
                     .iter()
                     .filter(|f| &f.model_name == model)
                     .map(|f| (similarity(&probe.embedding, &f.embedding), f.id.clone()))
                     .max_by(|a, b| a.0.total_cmp(&b.0))
-                    .ok_or_else(|| {
-                        Error::invalid("person_id", format!("person {id} has no registered faces"))
-                    })?;
+                    .ok_or_else(no_faces)?;
                 (best.0, Some(best.1))
             }
         };
@@ -197,6 +224,15 @@ impl FaceBank {
             )),
         }
     }
+}
+
+/// The first (best) hit of each person, at most `top_k` of them.
+fn best_of_each_person(hits: Vec<Hit>, top_k: usize) -> Vec<Hit> {
+    let mut seen = HashSet::new();
+    hits.into_iter()
+        .filter(|hit| seen.insert(hit.person_id.clone()))
+        .take(top_k)
+        .collect()
 }
 
 fn count(field: &str, value: i32) -> Result<usize> {

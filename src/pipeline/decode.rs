@@ -114,15 +114,50 @@ pub fn raw_rgb(
 }
 
 /// The JPEG decoder fills a missing tail with grey instead of failing, so a
-/// truncated upload is caught here: the last start-of-scan marker must be
-/// followed by an end-of-image marker. (Scan data escapes 0xFF, so neither
-/// marker can appear inside it; an EXIF thumbnail's markers come before the
-/// main image's scans.)
+/// truncated upload is caught here by walking the JPEG's segments from the
+/// start: a complete image reaches its end-of-image marker. Segments are
+/// skipped by their length (so an EXIF thumbnail's markers are never seen),
+/// entropy-coded scan data up to the next real marker (0xFF escapes inside it
+/// are 0xFF00, restart markers 0xFFD0 to 0xFFD7), and whatever follows the end
+/// marker (phones append videos) is ignored.
 fn jpeg_is_complete(bytes: &[u8]) -> bool {
-    let last = |marker: u8| bytes.windows(2).rposition(|w| w == [0xFF, marker]);
-    match (last(0xDA), last(0xD9)) {
-        (Some(scan), Some(end)) => end > scan,
-        _ => false,
+    const SOI: u8 = 0xD8;
+    const EOI: u8 = 0xD9;
+    const SOS: u8 = 0xDA;
+
+    let mut at = 2; // after the start-of-image marker
+    loop {
+        // Fill bytes (0xFF) may precede a marker.
+        while bytes.get(at) == Some(&0xFF) && bytes.get(at + 1) == Some(&0xFF) {
+            at += 1;
+        }
+        let (Some(&0xFF), Some(&marker)) = (bytes.get(at), bytes.get(at + 1)) else {
+            return false;
+        };
+        at += 2;
+        match marker {
+            EOI => return true,
+            SOI | 0x01 | 0xD0..=0xD7 => continue,
+            _ => {}
+        }
+        let Some(length) = bytes
+            .get(at..at + 2)
+            .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])))
+        else {
+            return false;
+        };
+        at += length;
+        if marker == SOS {
+            // Scan data runs to the next marker that is not an escape or a restart.
+            loop {
+                match (bytes.get(at), bytes.get(at + 1)) {
+                    (Some(0xFF), Some(0x00 | 0xD0..=0xD7)) => at += 2,
+                    (Some(0xFF), Some(_)) => break,
+                    (Some(_), _) => at += 1,
+                    (None, _) => return false,
+                }
+            }
+        }
     }
 }
 
@@ -147,15 +182,35 @@ fn refusal(error: ImageError) -> Error {
 mod tests {
     use super::*;
 
+    /// SOI, an APP1 segment holding a thumbnail's markers, SOS with its
+    /// header and scan data (an escaped 0xFF and a restart marker), EOI.
+    fn jpeg_with_thumbnail_and_scan() -> Vec<u8> {
+        let mut jpeg = vec![0xFF, 0xD8];
+        jpeg.extend_from_slice(&[0xFF, 0xE1, 0x00, 0x08, 0xFF, 0xD8, 0xFF, 0xDA, 0xFF, 0xD9]);
+        jpeg.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x04, 0x01, 0x02]);
+        jpeg.extend_from_slice(&[0x10, 0xFF, 0x00, 0x20, 0xFF, 0xD0, 0x30]);
+        jpeg.extend_from_slice(&[0xFF, 0xD9]);
+        jpeg
+    }
+
     #[test]
-    fn a_jpeg_is_complete_only_with_an_end_marker_after_its_last_scan() {
-        assert!(jpeg_is_complete(&[
-            0xFF, 0xD8, 0xFF, 0xDA, 1, 2, 0xFF, 0xD9
-        ]));
-        assert!(!jpeg_is_complete(&[0xFF, 0xD8, 0xFF, 0xDA, 1, 2, 3]));
-        // A thumbnail's end marker before the main scan does not count.
-        assert!(!jpeg_is_complete(&[
-            0xFF, 0xD8, 0xFF, 0xD9, 0xFF, 0xDA, 1, 2
-        ]));
+    fn a_jpeg_is_complete_when_its_segments_reach_the_end_marker() {
+        let jpeg = jpeg_with_thumbnail_and_scan();
+        assert!(jpeg_is_complete(&jpeg));
+
+        let mut with_trailer = jpeg.clone();
+        with_trailer.extend_from_slice(b"appended video bytes \xff\xda");
+        assert!(
+            jpeg_is_complete(&with_trailer),
+            "data after the end marker is ignored"
+        );
+    }
+
+    #[test]
+    fn a_truncated_jpeg_is_incomplete_wherever_it_is_cut() {
+        let jpeg = jpeg_with_thumbnail_and_scan();
+        for cut in 2..jpeg.len() - 1 {
+            assert!(!jpeg_is_complete(&jpeg[..cut]), "cut at {cut}");
+        }
     }
 }

@@ -11,6 +11,7 @@ pub mod track;
 use std::{sync::Arc, time::Instant};
 
 use image::RgbImage;
+use tokio::sync::Semaphore;
 
 use self::{detect::Detector, recognise::Recogniser};
 pub use self::{
@@ -62,6 +63,9 @@ pub struct StageTimes {
 
 pub struct Pipeline {
     limits: ImageLimits,
+    /// Decoding a small file can take hundreds of megabytes (a 16-bit RGBA
+    /// PNG at the pixel limit); at most this many decode at once.
+    decode_permits: Arc<Semaphore>,
     quality: QualityConfig,
     detector: Detector,
     recogniser: Recogniser,
@@ -71,6 +75,7 @@ impl Pipeline {
     pub fn new(config: &Config, engine: Arc<dyn InferenceEngine>, spec: RecogniserSpec) -> Self {
         Pipeline {
             limits: config.images,
+            decode_permits: Arc::new(Semaphore::new(config.inference_concurrency())),
             quality: config.quality,
             detector: Detector::new(Arc::clone(&engine), config.detector),
             recogniser: Recogniser::new(engine, spec),
@@ -85,9 +90,17 @@ impl Pipeline {
     /// pool like inference.
     pub async fn decode(&self, bytes: bytes::Bytes) -> Result<RgbImage> {
         let limits = self.limits;
-        tokio::task::spawn_blocking(move || decode::decode(&bytes, &limits))
+        let permit = Arc::clone(&self.decode_permits)
+            .acquire_owned()
             .await
-            .map_err(crate::error::Error::internal)?
+            .map_err(crate::error::Error::internal)?;
+        tokio::task::spawn_blocking(move || {
+            let decoded = decode::decode(&bytes, &limits);
+            drop(permit);
+            decoded
+        })
+        .await
+        .map_err(crate::error::Error::internal)?
     }
 
     /// A video frame's pixels: decoded like a photo, or taken as they are.

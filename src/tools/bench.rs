@@ -192,11 +192,12 @@ async fn search(args: &BenchArgs) -> anyhow::Result<()> {
 }
 
 async fn server(args: &BenchArgs) -> anyhow::Result<()> {
-    let dir = tempfile_dir()?;
+    let temp = tempfile_dir()?;
+    let dir = temp.path();
     let port = free_port()?;
 
     let started = Instant::now();
-    let mut child = ChildServer::start(&dir, port).await?;
+    let mut child = ChildServer::start(dir, port).await?;
     println!("## Server in a child process, fresh data directory\n");
     println!(
         "- ready after {:.1} s; resident memory {} MiB",
@@ -216,7 +217,7 @@ async fn server(args: &BenchArgs) -> anyhow::Result<()> {
     child.stop()?;
 
     let filled = Instant::now();
-    fill(&dir, args.faces).await?;
+    fill(dir, args.faces).await?;
     println!(
         "\n## The same server with {} registered faces\n",
         args.faces
@@ -227,7 +228,7 @@ async fn server(args: &BenchArgs) -> anyhow::Result<()> {
         filled.elapsed().as_secs_f64()
     );
     let started = Instant::now();
-    let mut child = ChildServer::start(&dir, port).await?;
+    let mut child = ChildServer::start(dir, port).await?;
     println!(
         "- ready after {:.1} s (index rebuilt from the database); resident memory {} MiB\n",
         started.elapsed().as_secs_f64(),
@@ -241,7 +242,6 @@ async fn server(args: &BenchArgs) -> anyhow::Result<()> {
     );
     child.stop()?;
 
-    std::fs::remove_dir_all(&dir).ok();
     Ok(())
 }
 
@@ -413,9 +413,10 @@ async fn live(args: &BenchArgs) -> anyhow::Result<()> {
     println!("| re-embedding | frames/s (streamed back to back) | latency p50 ms | p95 ms | faces embedded |");
     println!("| --- | --- | --- | --- | --- |");
     for interval in [1, default_interval] {
-        let dir = tempfile_dir()?;
+        let temp = tempfile_dir()?;
+        let dir = temp.path();
         let mut child = ChildServer::start_with(
-            &dir,
+            dir,
             free_port()?,
             &[(
                 "FACEBANK_STREAMING__RECHECK_INTERVAL",
@@ -478,7 +479,6 @@ async fn live(args: &BenchArgs) -> anyhow::Result<()> {
             FRAMES * 6
         );
         child.stop()?;
-        std::fs::remove_dir_all(&dir).ok();
     }
     Ok(())
 }
@@ -569,10 +569,10 @@ impl Drop for ChildServer {
     }
 }
 
-fn tempfile_dir() -> anyhow::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("facebank-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
+fn tempfile_dir() -> anyhow::Result<tempfile::TempDir> {
+    Ok(tempfile::Builder::new()
+        .prefix("facebank-bench-")
+        .tempdir()?)
 }
 
 fn free_port() -> anyhow::Result<u16> {

@@ -177,7 +177,7 @@ impl Records for SqliteRecords {
                     .values(row)
                     .execute(conn)
                     .await
-                    .map_err(db_error)?;
+                    .map_err(|e| face_write_error(e, &row.person_id))?;
             }
             before_commit(faces.to_vec()).await
         })
@@ -264,6 +264,16 @@ async fn with_face_counts(conn: &mut Conn, rows: Vec<PersonRow>) -> Result<Vec<P
             Ok(person)
         })
         .collect()
+}
+
+/// A face row naming a person that does not exist (deleted meanwhile).
+fn face_write_error(error: diesel::result::Error, person_id: &str) -> Error {
+    match error {
+        diesel::result::Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+            Error::PersonNotFound(person_id.to_string())
+        }
+        other => db_error(other),
+    }
 }
 
 fn person_write_error(error: diesel::result::Error, person: &Person) -> Error {
@@ -400,4 +410,82 @@ fn from_bytes(bytes: &[u8]) -> Vec<f32> {
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn face_of(person_id: &str) -> Face {
+        Face {
+            id: crate::domain::new_id(),
+            person_id: person_id.to_string(),
+            embedding: vec![1.0, 0.0],
+            model_name: "m".into(),
+            model_version: "1".into(),
+            detection_score: 0.99,
+            rect: Rect {
+                x1: 0.0,
+                y1: 0.0,
+                x2: 10.0,
+                y2: 10.0,
+            },
+            landmarks: [[1.0, 2.0]; 5],
+            image_sha256: "ab".into(),
+            created_at: 1,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn faces_of_a_person_deleted_meanwhile_are_person_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = SqliteRecords::open(&dir.path().join("db.sqlite3")).unwrap();
+        let gone = crate::domain::new_id();
+
+        let stored = records
+            .add_faces(
+                None,
+                &[face_of(&gone)],
+                Box::new(|_| Box::pin(async { Ok(()) })),
+            )
+            .await;
+
+        assert!(matches!(stored, Err(Error::PersonNotFound(id)) if id == gone));
+        assert!(records.faces_of(&gone).await.unwrap().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_failed_vector_write_rolls_the_rows_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = SqliteRecords::open(&dir.path().join("db.sqlite3")).unwrap();
+        let person = Person {
+            id: crate::domain::new_id(),
+            ..Person::default()
+        };
+
+        let stored = records
+            .add_faces(
+                Some(&person),
+                &[face_of(&person.id)],
+                Box::new(|_| {
+                    Box::pin(async {
+                        Err(Error::Unavailable {
+                            backend: "index",
+                            message: "down".into(),
+                        })
+                    })
+                }),
+            )
+            .await;
+
+        assert!(matches!(stored, Err(Error::Unavailable { .. })));
+        assert!(
+            records.person(&person.id).await.unwrap().is_none(),
+            "no orphan person row"
+        );
+        assert!(
+            records.faces_of(&person.id).await.unwrap().is_empty(),
+            "no orphan face row"
+        );
+    }
 }

@@ -12,10 +12,11 @@ const DOMAIN: &str = "facebank.v1";
 impl From<Error> for Status {
     fn from(error: Error) -> Self {
         let code = match &error {
-            Error::BadImage(_) | Error::InvalidField { .. } | Error::NothingRegistered { .. } => {
-                Code::InvalidArgument
-            }
+            Error::BadImage { .. }
+            | Error::InvalidField { .. }
+            | Error::NothingRegistered { .. } => Code::InvalidArgument,
             Error::PersonNotFound(_) | Error::FaceNotFound(_) => Code::NotFound,
+            Error::PersonHasNoFaces(_) => Code::FailedPrecondition,
             Error::ExternalIdTaken(_) => Code::AlreadyExists,
             Error::LimitExceeded(_) => Code::ResourceExhausted,
             Error::StreamFailed(_) => Code::Cancelled,
@@ -28,8 +29,8 @@ impl From<Error> for Status {
             Error::InvalidField { field, message } => {
                 details.add_bad_request_violation(field.clone(), message.clone());
             }
-            Error::BadImage(refusal) => {
-                details.add_bad_request_violation("image", refusal.message.clone());
+            Error::BadImage { field, refusal } => {
+                details.add_bad_request_violation(*field, refusal.message.clone());
             }
             Error::NothingRegistered { refusals } => {
                 for (index, refusal) in refusals {
@@ -41,8 +42,12 @@ impl From<Error> for Status {
             }
             _ => {}
         }
-        if let Error::Internal(message) = &error {
-            tracing::error!(%message, "Internal error");
+        match &error {
+            Error::Internal(message) => tracing::error!(%message, "Internal error"),
+            Error::Unavailable { backend, message } => {
+                tracing::warn!(backend, %message, "Backend unavailable")
+            }
+            _ => {}
         }
 
         Status::with_error_details(code, error.to_string(), details)
