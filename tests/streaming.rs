@@ -577,3 +577,35 @@ async fn streams_past_their_frame_or_time_limit_end_with_resource_exhausted() {
     assert_eq!(too_long.code(), Code::ResourceExhausted, "{too_long:?}");
     assert!(too_long.message().contains("1 s"), "{}", too_long.message());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_client_may_wait_for_each_reply_before_sending_the_next_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let frames = pan_across_six_faces(3);
+    let (sender, receiver) = tokio::sync::mpsc::channel(1);
+
+    let lockstep = async {
+        let mut replies = server
+            .client()
+            .recognize_frames(tokio_stream::wrappers::ReceiverStream::new(receiver))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut ids = Vec::new();
+        for (i, frame) in frames.iter().enumerate() {
+            let request = pb::RecognizeFramesRequest {
+                options: None,
+                frame: Some(jpeg_frame(i, frame)),
+            };
+            sender.send(request).await.unwrap();
+            ids.push(replies.message().await.unwrap().unwrap().frame_id);
+        }
+        ids
+    };
+    let ids = tokio::time::timeout(Duration::from_secs(60), lockstep)
+        .await
+        .expect("the server answers before the client has sent anything");
+
+    assert_eq!(ids, ["f0", "f1", "f2"]);
+}

@@ -11,7 +11,9 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::{convert, pb};
 use crate::{
-    app::{FaceBank, Reference, RegistrationPart, RegistrationTarget, LIVE_REPLY_BUFFER},
+    app::{
+        FaceBank, FrameInput, Reference, RegistrationPart, RegistrationTarget, LIVE_REPLY_BUFFER,
+    },
     error::Error,
 };
 
@@ -251,12 +253,7 @@ impl pb::face_service_server::FaceService for FaceApi {
         &self,
         request: Request<Streaming<pb::RecognizeClipRequest>>,
     ) -> Reply<pb::RecognizeClipResponse> {
-        let mut messages = request.into_inner();
-        let first = messages.message().await?;
-        let options = first.as_ref().and_then(|m| m.options).unwrap_or_default();
-        let frames = futures::stream::iter(first.map(Ok))
-            .chain(messages)
-            .map(|message| convert::frame(message?.frame));
+        let (options, frames) = options_and_frames(request.into_inner()).await?;
 
         let clip = self
             .bank
@@ -276,16 +273,20 @@ impl pb::face_service_server::FaceService for FaceApi {
         &self,
         request: Request<Streaming<pb::RecognizeFramesRequest>>,
     ) -> Reply<Self::RecognizeFramesStream> {
-        let mut messages = request.into_inner();
-        let first = messages.message().await?;
-        let options = first.as_ref().and_then(|m| m.options).unwrap_or_default();
-        let frames = futures::stream::iter(first.map(Ok))
-            .chain(messages)
-            .map(|message| convert::frame(message?.frame));
+        let messages = request.into_inner();
 
+        // The reply headers go out at once: a live client may wait for them
+        // before it sends its first frame, which carries the options.
         let (replies, receiver) = tokio::sync::mpsc::channel(LIVE_REPLY_BUFFER);
         let bank = self.bank.clone();
         tokio::spawn(async move {
+            let (options, frames) = match options_and_frames(messages).await {
+                Ok(parts) => parts,
+                Err(status) => {
+                    let _ = replies.send(Err(Error::from(status))).await;
+                    return;
+                }
+            };
             let frames = Box::pin(frames);
             bank.recognize_live(
                 options.min_similarity,
@@ -300,6 +301,51 @@ impl pb::face_service_server::FaceService for FaceApi {
             .map(|reply| reply.map(convert::live_frame).map_err(Status::from));
         Ok(Response::new(Box::pin(stream)))
     }
+}
+
+/// A frame-carrying request message whose first instance also carries the
+/// stream's options.
+trait FrameMessage: Send + 'static {
+    type Options: Default;
+    fn into_parts(self) -> (Option<Self::Options>, Option<pb::Frame>);
+}
+
+impl FrameMessage for pb::RecognizeClipRequest {
+    type Options = pb::ClipOptions;
+    fn into_parts(self) -> (Option<pb::ClipOptions>, Option<pb::Frame>) {
+        (self.options, self.frame)
+    }
+}
+
+impl FrameMessage for pb::RecognizeFramesRequest {
+    type Options = pb::LiveOptions;
+    fn into_parts(self) -> (Option<pb::LiveOptions>, Option<pb::Frame>) {
+        (self.options, self.frame)
+    }
+}
+
+/// The options of the first message, and every message's frame.
+async fn options_and_frames<M: FrameMessage>(
+    mut messages: Streaming<M>,
+) -> Result<
+    (
+        M::Options,
+        impl Stream<Item = crate::error::Result<FrameInput>> + Send,
+    ),
+    Status,
+> {
+    let (options, first) = match messages.message().await? {
+        Some(message) => {
+            let (options, frame) = message.into_parts();
+            (options.unwrap_or_default(), Some(frame))
+        }
+        None => (M::Options::default(), None),
+    };
+    let rest = messages.map(|message| message.map(|m| m.into_parts().1).map_err(Error::from));
+    let frames = futures::stream::iter(first.map(Ok))
+        .chain(rest)
+        .map(|frame| convert::frame(frame?));
+    Ok((options, frames))
 }
 
 fn registration_part(
