@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DETECTOR = ROOT / "models" / "retinaface_mnv2.onnx"
 RECOGNISER = ROOT / "models" / "dlib_face_recognition_resnet_v1.onnx"
 DEFAULT_PHOTOS = [
-    "/work/shared/testdata/scenes/insightface_t1.jpg",
-    "/work/shared/testdata/faces/deepface_angelina/1.jpg",
+    str(ROOT / "tests" / "data" / "scenes" / "insightface_t1.jpg"),
+    str(ROOT / "tests" / "data" / "faces" / "deepface_angelina" / "1.jpg"),
 ]
 DETECT_SIZE = 640
 STRIDE = 32
