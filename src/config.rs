@@ -90,6 +90,9 @@ pub struct ImageLimits {
     /// Largest gRPC message accepted, in bytes (a registration may carry
     /// several images).
     pub max_request_bytes: usize,
+    /// Decoded images held in memory at once, across all requests; others
+    /// wait. 0 means two per CPU core.
+    pub max_in_flight: usize,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
@@ -166,6 +169,7 @@ impl Default for ImageLimits {
             max_bytes: 20 * 1024 * 1024,
             max_pixels: 40_000_000,
             max_request_bytes: 64 * 1024 * 1024,
+            max_in_flight: 0,
         }
     }
 }
@@ -279,6 +283,13 @@ impl Config {
                 .ignore(&["CONFIG", "SERVER"])
                 .split("__"),
         )
+    }
+
+    pub fn images_in_flight(&self) -> usize {
+        match self.images.max_in_flight {
+            0 => 2 * std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
     }
 
     pub fn inference_concurrency(&self) -> usize {

@@ -618,3 +618,37 @@ async fn errors_name_the_field_at_fault() {
         (Code::FailedPrecondition, "PERSON_HAS_NO_FACES")
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deep_image_that_would_decode_past_the_memory_budget_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = ImageLimits {
+        max_pixels: 1_000_000,
+        ..ImageLimits::default()
+    };
+    let server = server_with_limits(dir.path(), limits).await;
+    let deep = image::ImageBuffer::<image::Rgba<u16>, _>::from_pixel(800, 800, image::Rgba([0; 4]));
+    let mut png = Cursor::new(Vec::new());
+    deep.write_to(&mut png, ImageFormat::Png).unwrap();
+    let shallow = RgbImage::from_pixel(800, 800, image::Rgb([0, 0, 0]));
+
+    let status = detect_error(&server, png.into_inner()).await;
+    let accepted = server
+        .client()
+        .detect(pb::DetectRequest {
+            image: image_bytes(encoded(&shallow, ImageFormat::Png)),
+            max_faces: 0,
+        })
+        .await;
+
+    assert_eq!(reason(&status), "IMAGE_TOO_LARGE");
+    assert!(
+        status.message().contains("8 bytes a pixel"),
+        "{}",
+        status.message()
+    );
+    assert!(
+        accepted.is_ok(),
+        "the same size at 8 bits a channel fits: {accepted:?}"
+    );
+}

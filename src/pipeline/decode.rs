@@ -70,6 +70,21 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<RgbImage> {
             "the image has no pixels",
         ));
     }
+    // High bit depths take 8 or 16 bytes a pixel: a few hundred kilobytes of
+    // 16-bit RGBA near the pixel limit would decode into hundreds of
+    // megabytes. The decoder gets at most 4 bytes (8-bit RGBA) per allowed pixel.
+    let budget = limits.max_pixels.saturating_mul(4);
+    if decoder.total_bytes() > budget {
+        return Err(Error::bad_image(
+            Reason::ImageTooLarge,
+            format!(
+                "the image is {width}x{height} at {} bytes a pixel; decoding it would take {} MB, more than the {} MB allowed",
+                decoder.color_type().bytes_per_pixel(),
+                decoder.total_bytes() / 1_000_000,
+                budget / 1_000_000
+            ),
+        ));
+    }
 
     let orientation = decoder
         .orientation()
@@ -163,7 +178,10 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
 
 fn refusal(error: ImageError) -> Error {
     match error {
-        ImageError::Limits(e) => Error::bad_image(Reason::ImageTooLarge, e.to_string()),
+        ImageError::Limits(e) => Error::bad_image(
+            Reason::ImageTooLarge,
+            format!("decoding the image would take too much memory (its size or bit depth is too large): {e}"),
+        ),
         ImageError::Unsupported(e) => Error::bad_image(Reason::UnsupportedImage, e.to_string()),
         ImageError::Decoding(e) => Error::bad_image(
             Reason::CorruptImage,

@@ -11,7 +11,7 @@ pub mod track;
 use std::{sync::Arc, time::Instant};
 
 use image::RgbImage;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use self::{detect::Detector, recognise::Recogniser};
 pub use self::{
@@ -29,6 +29,20 @@ use crate::{
 pub struct EmbeddedFace {
     pub detection: Detection,
     pub embedding: Embedding,
+}
+
+/// Decoded pixels, holding their place among the images in flight.
+pub struct Decoded {
+    image: RgbImage,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl std::ops::Deref for Decoded {
+    type Target = RgbImage;
+
+    fn deref(&self) -> &RgbImage {
+        &self.image
+    }
 }
 
 /// The image of a video frame.
@@ -66,6 +80,9 @@ pub struct Pipeline {
     /// Decoding a small file can take hundreds of megabytes (a 16-bit RGBA
     /// PNG at the pixel limit); at most this many decode at once.
     decode_permits: Arc<Semaphore>,
+    /// Every decoded image (up to `max_pixels` x 3 bytes) holds one of these
+    /// until it is dropped, which bounds the memory of requests in flight.
+    images_in_flight: Arc<Semaphore>,
     quality: QualityConfig,
     detector: Detector,
     recogniser: Recogniser,
@@ -76,6 +93,7 @@ impl Pipeline {
         Pipeline {
             limits: config.images,
             decode_permits: Arc::new(Semaphore::new(config.inference_concurrency())),
+            images_in_flight: Arc::new(Semaphore::new(config.images_in_flight())),
             quality: config.quality,
             detector: Detector::new(Arc::clone(&engine), config.detector),
             recogniser: Recogniser::new(engine, spec),
@@ -88,29 +106,41 @@ impl Pipeline {
 
     /// Decoding is CPU work proportional to the image; it runs on the blocking
     /// pool like inference.
-    pub async fn decode(&self, bytes: bytes::Bytes) -> Result<RgbImage> {
+    pub async fn decode(&self, bytes: bytes::Bytes) -> Result<Decoded> {
+        let slot = self.reserve().await?;
         let limits = self.limits;
         let permit = Arc::clone(&self.decode_permits)
             .acquire_owned()
             .await
             .map_err(crate::error::Error::internal)?;
-        tokio::task::spawn_blocking(move || {
+        let image = tokio::task::spawn_blocking(move || {
             let decoded = decode::decode(&bytes, &limits);
             drop(permit);
             decoded
         })
         .await
-        .map_err(crate::error::Error::internal)?
+        .map_err(crate::error::Error::internal)??;
+        Ok(Decoded { image, _slot: slot })
     }
 
     /// A video frame's pixels: decoded like a photo, or taken as they are.
-    pub async fn frame_pixels(&self, frame: FrameImage) -> Result<RgbImage> {
+    pub async fn frame_pixels(&self, frame: FrameImage) -> Result<Decoded> {
         match frame {
             FrameImage::Encoded(bytes) => self.decode(bytes).await,
             FrameImage::Raw { rgb, width, height } => {
-                decode::raw_rgb(rgb, width, height, &self.limits)
+                let slot = self.reserve().await?;
+                let image = decode::raw_rgb(rgb, width, height, &self.limits)?;
+                Ok(Decoded { image, _slot: slot })
             }
         }
+    }
+
+    /// Waits for room for one more decoded image in memory.
+    async fn reserve(&self) -> Result<OwnedSemaphorePermit> {
+        Arc::clone(&self.images_in_flight)
+            .acquire_owned()
+            .await
+            .map_err(crate::error::Error::internal)
     }
 
     pub async fn detect(&self, image: &RgbImage) -> Result<Vec<Detection>> {
