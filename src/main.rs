@@ -42,8 +42,12 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    // Only the terminal client; a server must survive peers that hang up.
     #[cfg(unix)]
-    quiet_on_closed_pipe();
+    if matches!(cli.command, Command::Client(_)) {
+        quiet_on_closed_pipe();
+    }
     trim_the_heap_periodically();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -51,7 +55,7 @@ fn main() -> std::process::ExitCode {
         .build();
     let outcome = runtime
         .map_err(anyhow::Error::from)
-        .and_then(|r| r.block_on(run()));
+        .and_then(|r| r.block_on(run(cli)));
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
@@ -61,7 +65,7 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run() -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -70,7 +74,6 @@ async fn run() -> anyhow::Result<()> {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
 
-    let cli = Cli::parse();
     match cli.command {
         Command::Serve { listen, data_dir } => {
             let mut config = Config::load().context("invalid configuration")?;
@@ -148,7 +151,8 @@ fn trim_the_heap_periodically() {}
 
 /// The terminal commands print to pipes (`facebank persons | head`); a closed
 /// pipe should end the process quietly, as it does other tools, instead of
-/// failing a print.
+/// failing a print. Never for `serve`: there a peer that hangs up would kill
+/// the server.
 #[cfg(unix)]
 fn quiet_on_closed_pipe() {
     // SAFETY: restores the default disposition of one signal, before any other
