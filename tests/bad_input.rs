@@ -652,3 +652,58 @@ async fn a_deep_image_that_would_decode_past_the_memory_budget_is_refused() {
         "the same size at 8 bits a channel fits: {accepted:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn racing_registrations_of_one_image_store_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let person_id = server
+        .client()
+        .create_person(pb::CreatePersonRequest {
+            person: Some(named("Racer")),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .person
+        .unwrap()
+        .id;
+
+    let calls = (0..3).map(|_| {
+        let mut client = server.client();
+        let person_id = person_id.clone();
+        async move {
+            client
+                .register_faces(pb::RegisterFacesRequest {
+                    target: Some(pb::register_faces_request::Target::PersonId(person_id)),
+                    images: vec![image(ONE_FACE).unwrap()],
+                    face_selection: 0,
+                })
+                .await
+        }
+    });
+    let replies = futures::future::join_all(calls).await;
+
+    let stored: Vec<_> = replies
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .filter(|r| !r.get_ref().faces.is_empty())
+        .collect();
+    assert_eq!(stored.len(), 1, "{replies:?}");
+    assert_eq!(stored[0].get_ref().person.as_ref().unwrap().face_count, 1);
+    for reply in &replies {
+        match reply {
+            Ok(r) if r.get_ref().faces.is_empty() => unreachable!("a call without faces fails"),
+            Ok(_) => {}
+            Err(status) => assert_eq!(reason(status), "DUPLICATE_FACE", "{status:?}"),
+        }
+    }
+    let faces = server
+        .client()
+        .list_faces(pb::ListFacesRequest { person_id })
+        .await
+        .unwrap()
+        .into_inner()
+        .faces;
+    assert_eq!(faces.len(), 1);
+}

@@ -152,7 +152,10 @@ impl FaceBank {
         }
 
         self.store_faces(is_new.then_some(&person), &faces).await?;
-        person.face_count += faces.len() as u32;
+        // Other registrations may have added faces meanwhile.
+        if let Some(stored) = self.records.person(&person.id).await? {
+            person.face_count = stored.face_count;
+        }
         Ok(Registration {
             person,
             faces,

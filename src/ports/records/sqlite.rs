@@ -18,7 +18,7 @@ use super::{
 };
 use crate::{
     domain::{Face, Person},
-    error::{Error, Result},
+    error::{Error, Reason, Refusal, Result},
     pipeline::Rect,
 };
 
@@ -271,6 +271,15 @@ fn face_write_error(error: diesel::result::Error, person_id: &str) -> Error {
     match error {
         diesel::result::Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
             Error::PersonNotFound(person_id.to_string())
+        }
+        diesel::result::Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+            Error::BadImage {
+                field: "images",
+                refusal: Refusal::new(
+                    Reason::DuplicateFace,
+                    "another call registered one of these images for the person meanwhile; nothing was stored",
+                ),
+            }
         }
         other => db_error(other),
     }

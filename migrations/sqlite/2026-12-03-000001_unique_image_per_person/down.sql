@@ -1,0 +1,1 @@
+DROP INDEX faces_unique_image_per_person;
