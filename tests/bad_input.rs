@@ -246,13 +246,7 @@ async fn unknown_and_malformed_ids_are_not_found_and_invalid() {
         .unwrap_err();
     let register = server
         .client()
-        .register_faces(pb::RegisterFacesRequest {
-            target: Some(pb::register_faces_request::Target::PersonId(
-                unknown.clone(),
-            )),
-            images: vec![image(ONE_FACE).unwrap()],
-            face_selection: 0,
-        })
+        .register_faces(common::existing_person_request(&unknown, &[ONE_FACE]))
         .await
         .unwrap_err();
     let face = server
@@ -511,16 +505,10 @@ async fn an_image_registered_twice_for_a_person_is_refused_as_a_duplicate() {
 
     let again = server
         .client()
-        .register_faces(pb::RegisterFacesRequest {
-            target: Some(pb::register_faces_request::Target::PersonId(
-                person_id.clone(),
-            )),
-            images: vec![
-                image(ONE_FACE).unwrap(),
-                image("faces/deepface_angelina/2.jpg").unwrap(),
-            ],
-            face_selection: 0,
-        })
+        .register_faces(common::existing_person_request(
+            &person_id,
+            &[ONE_FACE, "faces/deepface_angelina/2.jpg"],
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -674,11 +662,7 @@ async fn racing_registrations_of_one_image_store_it_once() {
         let person_id = person_id.clone();
         async move {
             client
-                .register_faces(pb::RegisterFacesRequest {
-                    target: Some(pb::register_faces_request::Target::PersonId(person_id)),
-                    images: vec![image(ONE_FACE).unwrap()],
-                    face_selection: 0,
-                })
+                .register_faces(common::existing_person_request(&person_id, &[ONE_FACE]))
                 .await
         }
     });

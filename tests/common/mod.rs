@@ -141,6 +141,17 @@ pub fn new_person_request(
     }
 }
 
+/// A registration of more faces for an existing person, from test photos.
+pub fn existing_person_request(person_id: &str, photos: &[&str]) -> pb::RegisterFacesRequest {
+    pb::RegisterFacesRequest {
+        target: Some(pb::register_faces_request::Target::PersonId(
+            person_id.to_string(),
+        )),
+        images: photos.iter().map(|p| image(p).unwrap()).collect(),
+        face_selection: pb::FaceSelection::Single as i32,
+    }
+}
+
 pub fn named(name: &str) -> pb::Person {
     pb::Person {
         name: name.to_string(),
