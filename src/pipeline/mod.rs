@@ -164,8 +164,7 @@ impl Pipeline {
 
     /// The aligned crops of `faces`, as one recogniser input batch.
     pub fn aligned_batch(&self, image: &RgbImage, faces: &[Detection]) -> Tensor {
-        self.recogniser
-            .align(image, &faces.iter().collect::<Vec<_>>())
+        self.recogniser.align(image, faces)
     }
 
     pub async fn embed(

@@ -42,7 +42,7 @@ impl Recogniser {
     }
 
     /// The aligned crops of `faces` as one NCHW batch.
-    pub fn align(&self, image: &RgbImage, faces: &[&Detection]) -> Tensor {
+    pub fn align(&self, image: &RgbImage, faces: &[Detection]) -> Tensor {
         let size = self.spec.template.size as usize;
         let per_face = 3 * size * size;
         let mut data = vec![0.0f32; faces.len() * per_face];
