@@ -6,9 +6,11 @@ use std::{env, path::PathBuf};
 use protox::prost::Message;
 
 const PROTOS: &[&str] = &["proto/facebank/v1/facebank.proto"];
+/// The inference protocol of a Triton server, for the client side only.
+const KSERVE: &str = "proto/kserve/grpc_service.proto";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    for proto in PROTOS {
+    for proto in PROTOS.iter().chain([&KSERVE]) {
         println!("cargo:rerun-if-changed={proto}");
     }
 
@@ -22,5 +24,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .bytes(".")
         .compile_fds(descriptors)?;
+
+    tonic_prost_build::configure()
+        .build_server(false)
+        .bytes(".")
+        .compile_fds(protox::compile([KSERVE], ["proto"])?)?;
     Ok(())
 }

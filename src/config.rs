@@ -29,7 +29,55 @@ pub struct Config {
     pub quality: QualityConfig,
     pub recognition: RecognitionConfig,
     pub inference: InferenceConfig,
+    pub triton: TritonConfig,
     pub streaming: StreamingConfig,
+}
+
+/// NVIDIA Triton Inference Server (KServe v2 gRPC). Setting `url` runs the
+/// models there instead of in process; the pre- and post-processing stay the
+/// same.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TritonConfig {
+    /// The server's gRPC address, e.g. `http://triton:8001` (plain HTTP/2;
+    /// put TLS in a sidecar). Empty: in-process inference.
+    pub url: String,
+    /// Model names in Triton's model repository.
+    pub detector_model: String,
+    pub recogniser_model: String,
+    /// Model version to call; empty lets the server's version policy choose.
+    pub model_version: String,
+    /// Deadline of one inference call, in milliseconds.
+    pub timeout_ms: u64,
+    /// Inference calls in flight to the server at once; others wait.
+    pub max_concurrency: usize,
+    /// Attempts after the first when the server answers UNAVAILABLE, with
+    /// doubling back-off from `retry_backoff_ms`.
+    pub retries: u32,
+    pub retry_backoff_ms: u64,
+    /// Faces sent in one recogniser call; larger batches are split. At most the
+    /// model's `max_batch_size`.
+    pub max_batch_size: usize,
+    /// How often the server's health is checked for facebank's own health
+    /// service, in milliseconds.
+    pub health_interval_ms: u64,
+}
+
+impl Default for TritonConfig {
+    fn default() -> Self {
+        TritonConfig {
+            url: String::new(),
+            detector_model: "retinaface_mnv2".into(),
+            recogniser_model: "dlib_face_recognition_resnet_v1".into(),
+            model_version: String::new(),
+            timeout_ms: 10_000,
+            max_concurrency: 64,
+            retries: 2,
+            retry_backoff_ms: 50,
+            max_batch_size: 64,
+            health_interval_ms: 2000,
+        }
+    }
 }
 
 /// Limits and tracking of the streaming calls.
@@ -148,6 +196,7 @@ impl Default for Config {
             quality: QualityConfig::default(),
             recognition: RecognitionConfig::default(),
             inference: InferenceConfig::default(),
+            triton: TritonConfig::default(),
             streaming: StreamingConfig::default(),
         }
     }
@@ -225,7 +274,7 @@ impl Config {
 
     /// Refuses values that cannot work, naming the key.
     pub fn validate(&self) -> anyhow::Result<()> {
-        let checks: [(&str, bool); 12] = [
+        let checks: [(&str, bool); 17] = [
             (
                 "recognition.threshold",
                 (-1.0..=1.0).contains(&self.recognition.threshold),
@@ -264,6 +313,17 @@ impl Config {
             (
                 "streaming.track_min_similarity",
                 (-1.0..=1.0).contains(&self.streaming.track_min_similarity),
+            ),
+            ("triton.timeout_ms", self.triton.timeout_ms > 0),
+            ("triton.max_concurrency", self.triton.max_concurrency > 0),
+            ("triton.max_batch_size", self.triton.max_batch_size > 0),
+            (
+                "triton.health_interval_ms",
+                self.triton.health_interval_ms > 0,
+            ),
+            (
+                "triton.url",
+                self.triton.url.is_empty() || self.triton.url.starts_with("http://"),
             ),
         ];
         match checks.iter().find(|(_, ok)| !ok) {

@@ -25,7 +25,7 @@ use crate::{
     pipeline::{align::DLIB_TEMPLATE, detect::common_input_shapes, Pipeline, RecogniserSpec},
     ports::{
         index::MemoryIndex,
-        inference::{InferenceEngine, Model, TractEngine},
+        inference::{InferenceEngine, Model, TractEngine, TritonEngine},
         records::SqliteRecords,
     },
 };
@@ -43,8 +43,8 @@ pub fn dlib_recogniser() -> RecogniserSpec {
     }
 }
 
-/// The pipeline on the in-process engine, with no storage: for tools.
-pub async fn embedded_pipeline(config: &Config) -> anyhow::Result<Pipeline> {
+/// The pipeline on the configured engine, with no storage: for tools.
+pub async fn standalone_pipeline(config: &Config) -> anyhow::Result<Pipeline> {
     let engine = load_engine(config).await?;
     Ok(Pipeline::new(config, engine, dlib_recogniser()))
 }
@@ -60,6 +60,15 @@ pub async fn open(config: Config) -> anyhow::Result<Arc<FaceBank>> {
     })?;
 
     let engine = load_engine(&config).await?;
+    open_with_engine(config, engine).await
+}
+
+/// [`open`] with an inference engine the caller made (the bench wraps one to
+/// time it).
+pub async fn open_with_engine(
+    config: Config,
+    engine: Arc<dyn InferenceEngine>,
+) -> anyhow::Result<Arc<FaceBank>> {
     let database = config.data_dir.join(DATABASE_FILE);
     let records = tokio::task::spawn_blocking(move || SqliteRecords::open(&database)).await??;
     let spec = dlib_recogniser();
@@ -72,7 +81,19 @@ pub async fn open(config: Config) -> anyhow::Result<Arc<FaceBank>> {
     Ok(Arc::new(bank))
 }
 
-async fn load_engine(config: &Config) -> anyhow::Result<Arc<dyn InferenceEngine>> {
+/// The engine the configuration names: Triton when `triton.url` is set,
+/// otherwise the in-process one.
+pub async fn load_engine(config: &Config) -> anyhow::Result<Arc<dyn InferenceEngine>> {
+    if !config.triton.url.is_empty() {
+        let engine = TritonEngine::connect(&config.triton, &dlib_recogniser()).await?;
+        tracing::info!(url = %config.triton.url, "Inference runs on Triton");
+        return Ok(Arc::new(engine));
+    }
+    load_tract(config).await
+}
+
+/// The in-process engine, whatever the configuration says.
+pub async fn load_tract(config: &Config) -> anyhow::Result<Arc<dyn InferenceEngine>> {
     let (detector, recogniser) = (
         config.models.detector.clone(),
         config.models.recogniser.clone(),

@@ -86,6 +86,7 @@ pub struct Pipeline {
     quality: QualityConfig,
     detector: Detector,
     recogniser: Recogniser,
+    engine: Arc<dyn InferenceEngine>,
 }
 
 impl Pipeline {
@@ -96,8 +97,14 @@ impl Pipeline {
             images_in_flight: Arc::new(Semaphore::new(config.images_in_flight())),
             quality: config.quality,
             detector: Detector::new(Arc::clone(&engine), config.detector),
-            recogniser: Recogniser::new(engine, spec),
+            recogniser: Recogniser::new(Arc::clone(&engine), spec),
+            engine,
         }
+    }
+
+    /// The engine that runs the models.
+    pub fn engine(&self) -> &Arc<dyn InferenceEngine> {
+        &self.engine
     }
 
     pub fn recogniser(&self) -> &RecogniserSpec {

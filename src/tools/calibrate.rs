@@ -84,7 +84,7 @@ impl Rates {
 
 pub async fn run(args: CalibrateArgs) -> anyhow::Result<()> {
     let config = Config::load()?;
-    let pipeline = crate::embedded_pipeline(&config).await?;
+    let pipeline = crate::standalone_pipeline(&config).await?;
 
     let photos = labelled_photos(&args.faces)?;
     let mut embeddings: BTreeMap<String, (String, Embedding)> = BTreeMap::new();

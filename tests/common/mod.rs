@@ -40,7 +40,15 @@ impl TestServer {
         .await
     }
 
+    /// Starts a server with `config`. With `FACEBANK_TEST_INFERENCE=triton` in
+    /// the environment, a configuration that names no Triton server gets the
+    /// shared one, so a whole suite can be run on Triton.
     pub async fn start_with(mut config: Config) -> TestServer {
+        if config.triton.url.is_empty()
+            && std::env::var("FACEBANK_TEST_INFERENCE").is_ok_and(|e| e == "triton")
+        {
+            config.triton.url = shared_triton().url();
+        }
         config.listen = "127.0.0.1:0".parse().unwrap();
         let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -218,4 +226,58 @@ pub async fn persons(server: &TestServer) -> Vec<pb::Person> {
         .expect("ListPersons")
         .into_inner()
         .persons
+}
+
+/// A real Triton Inference Server run by `scripts/triton.sh` on loopback ports.
+#[derive(Debug, Clone, Copy)]
+pub struct Triton {
+    pub grpc_port: u16,
+    pub http_port: u16,
+}
+
+impl Triton {
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.grpc_port)
+    }
+
+    /// Starts the server unless it is already up (the script is idempotent);
+    /// the first start installs it, which takes a minute or two.
+    pub fn start(&self) {
+        self.script("start");
+    }
+
+    pub fn stop(&self) {
+        self.script("stop");
+    }
+
+    fn script(&self, action: &str) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/triton.sh");
+        let output = std::process::Command::new("bash")
+            .arg(script)
+            .arg(action)
+            .env("TRITON_GRPC_PORT", self.grpc_port.to_string())
+            .env("TRITON_HTTP_PORT", self.http_port.to_string())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("scripts/triton.sh runs");
+        assert!(
+            output.status.success(),
+            "scripts/triton.sh {action} failed:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+/// The Triton server the tests share, started on first use.
+pub fn shared_triton() -> Triton {
+    static STARTED: std::sync::OnceLock<Triton> = std::sync::OnceLock::new();
+    *STARTED.get_or_init(|| {
+        let triton = Triton {
+            grpc_port: 18001,
+            http_port: 18000,
+        };
+        triton.start();
+        triton
+    })
 }

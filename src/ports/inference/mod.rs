@@ -3,8 +3,9 @@
 //! the same answers.
 
 mod tract;
+pub mod triton;
 
-pub use self::tract::TractEngine;
+pub use self::{tract::TractEngine, triton::TritonEngine};
 
 use async_trait::async_trait;
 
@@ -51,4 +52,15 @@ pub enum Model {
 pub trait InferenceEngine: Send + Sync + 'static {
     /// Runs `model` on one input tensor.
     async fn infer(&self, model: Model, input: Tensor) -> Result<Outputs>;
+
+    /// The server the engine depends on, for health reports; `None` for an
+    /// engine that runs in process.
+    fn backend(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Whether the engine can serve now.
+    async fn check(&self) -> Result<()> {
+        Ok(())
+    }
 }

@@ -7,11 +7,14 @@ mod status;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, task::JoinHandle, time::MissedTickBehavior};
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::server::NamedService;
+use tonic_health::{server::HealthReporter, ServingStatus};
 use tower_http::trace::{DefaultMakeSpan, DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use self::pb::face_service_server::FaceServiceServer;
 pub use self::service::FaceApi;
 use crate::app::FaceBank;
 
@@ -37,6 +40,7 @@ pub async fn serve(
     health
         .set_serving::<pb::face_service_server::FaceServiceServer<FaceApi>>()
         .await;
+    let watcher = watch_backend(&bank, health);
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -56,7 +60,7 @@ pub async fn serve(
         .on_response(DefaultOnResponse::new().level(Level::INFO))
         .on_failure(DefaultOnFailure::new().level(Level::WARN));
 
-    tonic::transport::Server::builder()
+    let served = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .layer(trace)
         .add_service(health_service)
@@ -64,6 +68,48 @@ pub async fn serve(
         .add_service(reflection_v1alpha)
         .add_service(faces)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await?;
+        .await;
+    if let Some(watcher) = watcher {
+        watcher.abort();
+    }
+    served?;
     Ok(())
+}
+
+/// Keeps the health service in step with the inference backend, when there is
+/// one: while it fails its check, the backend's own entry (`triton`), the
+/// `facebank.v1.FaceService` entry and the server as a whole (`""`) report
+/// NOT_SERVING, so a load balancer or orchestrator stops sending work.
+fn watch_backend(bank: &FaceBank, health: HealthReporter) -> Option<JoinHandle<()>> {
+    let engine = Arc::clone(bank.pipeline().engine());
+    let backend = engine.backend()?;
+    let interval = Duration::from_millis(bank.config().triton.health_interval_ms);
+    let entries = [backend, "", FaceServiceServer::<FaceApi>::NAME];
+
+    Some(tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut was_serving = None;
+        loop {
+            ticks.tick().await;
+            let outcome = engine.check().await;
+            let serving = outcome.is_ok();
+            if was_serving == Some(serving) {
+                continue;
+            }
+            match outcome {
+                Ok(()) => tracing::info!(backend, "Backend is serving"),
+                Err(error) => tracing::warn!(backend, %error, "Backend is not serving"),
+            }
+            let status = if serving {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            for entry in entries {
+                health.set_service_status(entry, status).await;
+            }
+            was_serving = Some(serving);
+        }
+    }))
 }
