@@ -9,11 +9,19 @@
 //! 3. The same data directory filled with synthetic faces (random unit
 //!    vectors) up to `--faces`; the server restarted: start time, memory and
 //!    `Recognize` latency again.
+//!
+//! `--engines` instead compares the in-process engine with the Triton server
+//! of `triton.url`: `Recognize` latency and throughput at 1 and 8 clients, and
+//! how much of each request is spent in the engine (for Triton: the calls to
+//! the server, network included) against the rest.
 
 use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::Arc,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
     time::{Duration, Instant},
 };
 
@@ -26,7 +34,7 @@ use crate::{
     pipeline::{detect::Detector, Pipeline, Rect},
     ports::{
         index::{IndexEntry, MemoryIndex, VectorIndex},
-        inference::{InferenceEngine, Model, TractEngine},
+        inference::{InferenceEngine, Model, Outputs, Tensor, TractEngine},
         records::{Records, SqliteRecords},
     },
     transport::grpc::pb::{self, face_service_client::FaceServiceClient},
@@ -49,6 +57,10 @@ pub struct BenchArgs {
     /// Only the in-process stage measurements.
     #[arg(long)]
     pub stages_only: bool,
+    /// Only the comparison of the in-process engine with Triton (set
+    /// `triton.url`, e.g. FACEBANK_TRITON__URL=http://127.0.0.1:8001).
+    #[arg(long)]
+    pub engines: bool,
 }
 
 const ONE_FACE: &str = "faces/deepface_angelina/1.jpg";
@@ -75,6 +87,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         config.inference_concurrency()
     );
 
+    if args.engines {
+        return engines(&args, config).await;
+    }
     stages(&args, &config).await?;
     search(&args).await?;
     if !args.stages_only {
@@ -273,6 +288,7 @@ async fn load_table(
 
 struct LoadReport {
     requests: usize,
+    mean_ms: f64,
     p50_ms: f64,
     p95_ms: f64,
     per_second: f64,
@@ -315,10 +331,98 @@ async fn load(
     latencies.sort_by(f64::total_cmp);
     Ok(LoadReport {
         requests: latencies.len(),
+        mean_ms: latencies.iter().sum::<f64>() / latencies.len().max(1) as f64 * 1e3,
         p50_ms: percentile(&latencies, 0.50) * 1e3,
         p95_ms: percentile(&latencies, 0.95) * 1e3,
         per_second: latencies.len() as f64 / elapsed,
     })
+}
+
+/// Counts the time spent inside an engine's `infer`.
+struct TimedEngine {
+    inner: Arc<dyn InferenceEngine>,
+    nanos: AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl InferenceEngine for TimedEngine {
+    async fn infer(&self, model: Model, input: Tensor) -> crate::error::Result<Outputs> {
+        let started = Instant::now();
+        let outputs = self.inner.infer(model, input).await;
+        self.nanos
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        outputs
+    }
+}
+
+async fn engines(args: &BenchArgs, config: Config) -> anyhow::Result<()> {
+    if config.triton.url.is_empty() {
+        bail!("--engines compares with Triton: set triton.url (FACEBANK_TRITON__URL)");
+    }
+    println!(
+        "## Recognize by engine ({} s per row; engine ms: mean time per request inside the engine)\n",
+        args.seconds
+    );
+    println!("| engine | photo | clients | requests | p50 ms | p95 ms | requests/s | engine ms | rest ms |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for triton in [false, true] {
+        let engine = Arc::new(TimedEngine {
+            inner: if triton {
+                crate::load_engine(&config).await?
+            } else {
+                crate::load_tract(&config).await?
+            },
+            nanos: AtomicU64::new(0),
+        });
+        let temp = tempfile_dir()?;
+        let bank = crate::open_with_engine(
+            Config {
+                data_dir: temp.path().to_path_buf(),
+                ..config.clone()
+            },
+            Arc::clone(&engine) as Arc<dyn InferenceEngine>,
+        )
+        .await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(crate::transport::grpc::serve(bank, listener, async {
+            let _ = stopped.await;
+        }));
+        let client = FaceServiceClient::connect(format!("http://{address}")).await?;
+        for (name, photos) in REGISTERED {
+            register(&client, &args.data, name, photos).await?;
+        }
+
+        let name = if triton { "Triton" } else { "in-process" };
+        for photo in [PROBE, SIX_FACES] {
+            let bytes = bytes::Bytes::from(std::fs::read(args.data.join(photo))?);
+            for clients in [1, 8] {
+                let before = engine.nanos.load(Ordering::Relaxed);
+                let report = load(
+                    &client,
+                    bytes.clone(),
+                    clients,
+                    Duration::from_secs(args.seconds),
+                )
+                .await?;
+                let inside = (engine.nanos.load(Ordering::Relaxed) - before) as f64
+                    / 1e6
+                    / report.requests as f64;
+                println!(
+                    "| {name} | {photo} | {clients} | {} | {:.1} | {:.1} | {:.1} | {inside:.1} | {:.1} |",
+                    report.requests,
+                    report.p50_ms,
+                    report.p95_ms,
+                    report.per_second,
+                    report.mean_ms - inside,
+                );
+            }
+        }
+        let _ = stop.send(());
+        served.await??;
+    }
+    Ok(())
 }
 
 async fn register(
