@@ -77,3 +77,41 @@ async fn reflection_lists_the_services_and_describes_the_api() {
     };
     assert!(!files.file_descriptor_proto.is_empty());
 }
+
+/// `facebank health`, the check the container image runs, over the real binary.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_health_command_exits_zero_only_while_the_entry_is_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let url = format!("http://{}", server.address);
+    let run = |args: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_facebank"));
+        command.args(args).env_remove("FACEBANK_SERVER");
+        tokio::task::spawn_blocking(move || command.output().unwrap())
+    };
+
+    let serving = run(&["--server", &url, "health"]).await.unwrap();
+    assert!(serving.status.success(), "{serving:?}");
+    assert_eq!(String::from_utf8_lossy(&serving.stdout), "server: SERVING\n");
+    let service = run(&["--server", &url, "health", "--service", "facebank.v1.FaceService"])
+        .await
+        .unwrap();
+    assert!(service.status.success(), "{service:?}");
+
+    let unknown = run(&["--server", &url, "health", "--service", "no.such.Service"])
+        .await
+        .unwrap();
+    assert!(!unknown.status.success());
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("NotFound"),
+        "{unknown:?}"
+    );
+
+    server.stop().await;
+    let gone = run(&["--server", &url, "health"]).await.unwrap();
+    assert!(!gone.status.success());
+    assert!(
+        String::from_utf8_lossy(&gone.stderr).contains("cannot reach facebank"),
+        "{gone:?}"
+    );
+}

@@ -56,6 +56,14 @@ pub enum ClientCommand {
     Detect { photo: PathBuf },
     /// Lists every registered person.
     Persons,
+    /// Asks the server's grpc.health.v1 service whether it is serving; exits
+    /// non-zero when it is not (for container health checks).
+    Health {
+        /// The health entry to ask about: "" (the server as a whole),
+        /// "facebank.v1.FaceService", or a backend such as "triton".
+        #[arg(long, default_value = "")]
+        service: String,
+    },
     /// Streams video frames to RecognizeFrames and prints one line per frame:
     /// the image files of a folder in name order, or raw RGB24 frames on
     /// standard input (e.g. from `ffmpeg -f rawvideo -pix_fmt rgb24 -`).
@@ -81,12 +89,39 @@ fn parse_size(text: &str) -> Result<(u32, u32), String> {
 }
 
 pub async fn run(server: Server, command: ClientCommand) -> anyhow::Result<()> {
-    let mut client = FaceServiceClient::connect(server.server.clone())
+    let channel = Channel::from_shared(server.server.clone())
+        .with_context(|| format!("not a server address: {}", server.server))?
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .connect()
         .await
-        .with_context(|| format!("cannot reach facebank at {}", server.server))?
+        .with_context(|| format!("cannot reach facebank at {}", server.server))?;
+    if let ClientCommand::Health { service } = command {
+        return health(channel, service).await;
+    }
+    let mut client = FaceServiceClient::new(channel)
         .max_decoding_message_size(64 << 20)
         .max_encoding_message_size(64 << 20);
     call(&mut client, command).await
+}
+
+async fn health(channel: Channel, service: String) -> anyhow::Result<()> {
+    use tonic_health::pb::{
+        health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
+    };
+    let mut request = tonic::Request::new(HealthCheckRequest {
+        service: service.clone(),
+    });
+    request.set_timeout(std::time::Duration::from_secs(5));
+    let reply = HealthClient::new(channel)
+        .check(request)
+        .await
+        .map_err(explain)?
+        .into_inner();
+    let status = ServingStatus::try_from(reply.status).unwrap_or(ServingStatus::Unknown);
+    let name = if service.is_empty() { "server" } else { &service };
+    println!("{name}: {}", status.as_str_name());
+    anyhow::ensure!(status == ServingStatus::Serving, "{name} is not serving");
+    Ok(())
 }
 
 /// A failed call as the person at the terminal should read it.
@@ -298,6 +333,7 @@ async fn call(
                 token = page.next_page_token;
             }
         }
+        ClientCommand::Health { .. } => unreachable!("answered before the face client is made"),
     }
     Ok(())
 }
