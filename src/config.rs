@@ -31,6 +31,15 @@ pub struct Config {
     pub inference: InferenceConfig,
     pub triton: TritonConfig,
     pub streaming: StreamingConfig,
+    pub gateway: GatewayConfig,
+}
+
+/// The REST gateway (JSON over HTTP), off unless `listen` is set.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Address of the gateway's HTTP server, e.g. `127.0.0.1:8080`.
+    pub listen: Option<SocketAddr>,
 }
 
 /// NVIDIA Triton Inference Server (KServe v2 gRPC). Setting `url` runs the
@@ -198,6 +207,7 @@ impl Default for Config {
             inference: InferenceConfig::default(),
             triton: TritonConfig::default(),
             streaming: StreamingConfig::default(),
+            gateway: GatewayConfig::default(),
         }
     }
 }
@@ -274,7 +284,7 @@ impl Config {
 
     /// Refuses values that cannot work, naming the key.
     pub fn validate(&self) -> anyhow::Result<()> {
-        let checks: [(&str, bool); 17] = [
+        let checks: [(&str, bool); 18] = [
             (
                 "recognition.threshold",
                 (-1.0..=1.0).contains(&self.recognition.threshold),
@@ -321,6 +331,7 @@ impl Config {
                 "triton.health_interval_ms",
                 self.triton.health_interval_ms > 0,
             ),
+            ("gateway.listen", self.gateway.listen != Some(self.listen)),
             (
                 "triton.url",
                 self.triton.url.is_empty() || self.triton.url.starts_with("http://"),

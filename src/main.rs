@@ -96,10 +96,44 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let gateway = match config.gateway.listen {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen on {address} (gateway.listen)"))?,
+        ),
+        None => None,
+    };
     let bank = facebank::open(config).await?;
 
+    // One signal stops both servers; each finishes the calls in flight.
+    let (stop, stopped) = tokio::sync::watch::channel(());
+    let gateway = match gateway {
+        Some(listener) => {
+            tracing::info!(address = %listener.local_addr()?, "Serving the REST gateway");
+            let mut stopped = stopped.clone();
+            let bank = std::sync::Arc::clone(&bank);
+            Some(tokio::spawn(facebank::transport::rest::serve(
+                bank,
+                listener,
+                async move {
+                    let _ = stopped.changed().await;
+                },
+            )))
+        }
+        None => None,
+    };
     tracing::info!(address = %listener.local_addr()?, "Serving gRPC");
-    facebank::transport::grpc::serve(bank, listener, shutdown_signal()).await?;
+    let served = facebank::transport::grpc::serve(bank, listener, async move {
+        shutdown_signal().await;
+        let _ = stop.send(());
+    })
+    .await;
+    drop(stopped);
+    if let Some(gateway) = gateway {
+        gateway.await??;
+    }
+    served?;
     tracing::info!("Stopped");
     Ok(())
 }

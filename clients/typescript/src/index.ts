@@ -1,0 +1,13 @@
+export { Code } from "@connectrpc/connect";
+export { FacebankClient, DEFAULT_BASE_URL } from "./client.js";
+export type {
+  FacebankClientOptions,
+  FrameSource,
+  ImageSource,
+  RecognizeOptions,
+  RegisterTarget,
+  VerifyReference,
+} from "./client.js";
+export { FacebankError } from "./errors.js";
+export type { FieldViolation } from "./errors.js";
+export * from "./gen/facebank/v1/facebank_pb.js";
