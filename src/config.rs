@@ -32,6 +32,41 @@ pub struct Config {
     pub triton: TritonConfig,
     pub streaming: StreamingConfig,
     pub gateway: GatewayConfig,
+    pub redis: RedisConfig,
+}
+
+/// Redis in front of person reads. Off unless `url` is set; when it is down,
+/// reads go to the database.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    /// e.g. `redis://127.0.0.1:6379/0`. Empty: no cache.
+    pub url: String,
+    /// Prepended to every key, so several deployments can share one server.
+    pub key_prefix: String,
+    /// How long a cached person lives, in seconds.
+    pub ttl_s: u64,
+    /// Connections in the pool.
+    pub pool_size: u32,
+    /// Deadline of one cache exchange (connecting included), in milliseconds;
+    /// past it the read goes to the database.
+    pub timeout_ms: u64,
+    /// How often the server is checked for facebank's health service
+    /// (entry `redis`), in milliseconds.
+    pub health_interval_ms: u64,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: String::new(),
+            key_prefix: "facebank:".into(),
+            ttl_s: 300,
+            pool_size: 16,
+            timeout_ms: 250,
+            health_interval_ms: 2000,
+        }
+    }
 }
 
 /// The REST gateway (JSON over HTTP), off unless `listen` is set.
@@ -208,6 +243,7 @@ impl Default for Config {
             triton: TritonConfig::default(),
             streaming: StreamingConfig::default(),
             gateway: GatewayConfig::default(),
+            redis: RedisConfig::default(),
         }
     }
 }
@@ -284,7 +320,7 @@ impl Config {
 
     /// Refuses values that cannot work, naming the key.
     pub fn validate(&self) -> anyhow::Result<()> {
-        let checks: [(&str, bool); 18] = [
+        let checks: [(&str, bool); 22] = [
             (
                 "recognition.threshold",
                 (-1.0..=1.0).contains(&self.recognition.threshold),
@@ -332,6 +368,10 @@ impl Config {
                 self.triton.health_interval_ms > 0,
             ),
             ("gateway.listen", self.gateway.listen != Some(self.listen)),
+            ("redis.ttl_s", self.redis.ttl_s >= 1),
+            ("redis.pool_size", self.redis.pool_size >= 1),
+            ("redis.timeout_ms", self.redis.timeout_ms >= 1),
+            ("redis.health_interval_ms", self.redis.health_interval_ms >= 1),
             (
                 "triton.url",
                 self.triton.url.is_empty() || self.triton.url.starts_with("http://"),

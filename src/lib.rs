@@ -24,9 +24,10 @@ use crate::{
     config::Config,
     pipeline::{align::DLIB_TEMPLATE, detect::common_input_shapes, Pipeline, RecogniserSpec},
     ports::{
+        cache::{CachedRecords, PersonCache, RedisCache},
         index::MemoryIndex,
         inference::{InferenceEngine, Model, TractEngine, TritonEngine},
-        records::SqliteRecords,
+        records::{Records, SqliteRecords},
     },
 };
 
@@ -74,11 +75,35 @@ pub async fn open_with_engine(
     let spec = dlib_recogniser();
     let index = MemoryIndex::new(spec.dimension);
 
+    let records: Arc<dyn Records> = Arc::new(records);
+    let cache = open_cache(&config).await?;
     let pipeline = Pipeline::new(&config, engine, spec);
-    let bank = FaceBank::new(config, pipeline, Arc::new(records), Arc::new(index));
+    let bank = match cache {
+        Some(cache) => {
+            let records = Arc::new(CachedRecords::new(records, Arc::clone(&cache)));
+            FaceBank::new(config, pipeline, records, Arc::new(index)).with_cache(cache)
+        }
+        None => FaceBank::new(config, pipeline, records, Arc::new(index)),
+    };
     let faces = bank.rebuild_index().await?;
     tracing::info!(faces, "Vector index rebuilt from the database");
     Ok(Arc::new(bank))
+}
+
+/// The person cache, when `redis.url` is set. A cache that does not answer
+/// at start is logged, not fatal: reads go to the database until it does.
+async fn open_cache(config: &Config) -> anyhow::Result<Option<Arc<dyn PersonCache>>> {
+    if config.redis.url.is_empty() {
+        return Ok(None);
+    }
+    let cache = RedisCache::new(&config.redis)?;
+    match cache.check().await {
+        Ok(()) => tracing::info!("Person reads are cached in Redis"),
+        Err(error) => {
+            tracing::warn!(%error, "Redis does not answer; person reads go to the database until it does")
+        }
+    }
+    Ok(Some(Arc::new(cache)))
 }
 
 /// The engine the configuration names: Triton when `triton.url` is set,

@@ -22,7 +22,7 @@ use crate::{
     config::Config,
     error::Result,
     pipeline::Pipeline,
-    ports::{index::IndexEntry, index::VectorIndex, records::Records},
+    ports::{cache::PersonCache, index::IndexEntry, index::VectorIndex, records::Records},
 };
 
 /// Runs a write to its end on a task of its own. A caller that goes away
@@ -46,6 +46,9 @@ pub struct FaceBank {
     pipeline: Pipeline,
     records: Arc<dyn Records>,
     index: Arc<dyn VectorIndex>,
+    /// The person cache in front of `records`, when one is configured: kept
+    /// here for health reports.
+    cache: Option<Arc<dyn PersonCache>>,
 }
 
 impl FaceBank {
@@ -60,7 +63,18 @@ impl FaceBank {
             pipeline,
             records,
             index,
+            cache: None,
         }
+    }
+
+    /// Notes the cache that `records` reads through.
+    pub fn with_cache(mut self, cache: Arc<dyn PersonCache>) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    pub fn cache(&self) -> Option<&Arc<dyn PersonCache>> {
+        self.cache.as_ref()
     }
 
     pub fn config(&self) -> &Config {

@@ -2,6 +2,7 @@
 //! one of these traits, with an embedded implementation that needs nothing
 //! installed.
 
+pub mod cache;
 pub mod index;
 pub mod inference;
 pub mod records;

@@ -40,7 +40,13 @@ pub async fn serve(
     health
         .set_serving::<pb::face_service_server::FaceServiceServer<FaceApi>>()
         .await;
-    let watcher = watch_backend(&bank, health);
+    let watchers: Vec<JoinHandle<()>> = [
+        watch_backend(&bank, health.clone()),
+        watch_cache(&bank, health),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -69,7 +75,7 @@ pub async fn serve(
         .add_service(faces)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await;
-    if let Some(watcher) = watcher {
+    for watcher in watchers {
         watcher.abort();
     }
     served?;
@@ -84,15 +90,45 @@ fn watch_backend(bank: &FaceBank, health: HealthReporter) -> Option<JoinHandle<(
     let engine = Arc::clone(bank.pipeline().engine());
     let backend = engine.backend()?;
     let interval = Duration::from_millis(bank.config().triton.health_interval_ms);
-    let entries = [backend, "", FaceServiceServer::<FaceApi>::NAME];
+    let entries = vec![backend, "", FaceServiceServer::<FaceApi>::NAME];
+    Some(watch(backend, entries, interval, health, move || {
+        let engine = Arc::clone(&engine);
+        async move { engine.check().await }
+    }))
+}
 
-    Some(tokio::spawn(async move {
+/// Keeps the cache's own health entry (`redis`) in step with it. Only that
+/// entry: without the cache, reads go to the database and nothing fails.
+fn watch_cache(bank: &FaceBank, health: HealthReporter) -> Option<JoinHandle<()>> {
+    let cache = Arc::clone(bank.cache()?);
+    let backend = cache.backend();
+    let interval = Duration::from_millis(bank.config().redis.health_interval_ms);
+    Some(watch(backend, vec![backend], interval, health, move || {
+        let cache = Arc::clone(&cache);
+        async move { cache.check().await }
+    }))
+}
+
+/// Runs `check` every `interval` and sets `entries` to its outcome, logging
+/// each change.
+fn watch<F, Fut>(
+    backend: &'static str,
+    entries: Vec<&'static str>,
+    interval: Duration,
+    health: HealthReporter,
+    check: F,
+) -> JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = crate::error::Result<()>> + Send,
+{
+    tokio::spawn(async move {
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut was_serving = None;
         loop {
             ticks.tick().await;
-            let outcome = engine.check().await;
+            let outcome = check().await;
             let serving = outcome.is_ok();
             if was_serving == Some(serving) {
                 continue;
@@ -106,10 +142,10 @@ fn watch_backend(bank: &FaceBank, health: HealthReporter) -> Option<JoinHandle<(
             } else {
                 ServingStatus::NotServing
             };
-            for entry in entries {
-                health.set_service_status(entry, status).await;
+            for entry in &entries {
+                health.set_service_status(*entry, status).await;
             }
             was_serving = Some(serving);
         }
-    }))
+    })
 }
