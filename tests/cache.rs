@@ -137,22 +137,25 @@ async fn cached_entry(redis: &Redis, id: &str) -> Option<String> {
         .unwrap()
 }
 
-async fn redis_health(server: &TestServer) -> ServingStatus {
+/// The `redis` health entry; `None` until the first check has set it.
+async fn redis_health(server: &TestServer) -> Option<ServingStatus> {
     let reply = HealthClient::new(server.channel().await)
         .check(HealthCheckRequest {
             service: "redis".into(),
         })
-        .await
-        .unwrap()
-        .into_inner();
-    ServingStatus::try_from(reply.status).unwrap()
+        .await;
+    match reply {
+        Ok(reply) => Some(ServingStatus::try_from(reply.into_inner().status).unwrap()),
+        Err(status) if status.code() == Code::NotFound => None,
+        Err(status) => panic!("health check: {status:?}"),
+    }
 }
 
 /// Polls the `redis` health entry until it reads `wanted` (the watcher checks
 /// every 100 ms here).
 async fn wait_for_health(server: &TestServer, wanted: ServingStatus) {
     for _ in 0..100 {
-        if redis_health(server).await == wanted {
+        if redis_health(server).await == Some(wanted) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
