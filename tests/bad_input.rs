@@ -691,3 +691,24 @@ async fn racing_registrations_of_one_image_store_it_once() {
         .faces;
     assert_eq!(faces.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_face_selection_is_refused_not_read_as_the_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let mut request = new_person_request(
+        named("Unknown selection"),
+        vec![photo(ONE_FACE)],
+        pb::FaceSelection::Single,
+    );
+    request.face_selection = 7;
+    let status = server
+        .client()
+        .register_faces(request)
+        .await
+        .expect_err("an undefined enum number is refused");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("face_selection"), "{status:?}");
+    assert!(common::persons(&server).await.is_empty());
+    server.stop().await;
+}

@@ -115,6 +115,18 @@ pub fn matched(m: Match) -> pb::Match {
 }
 
 /// The image bytes of a required image field.
+/// Whether the largest face is wanted; refuses a number the enum does not
+/// define rather than reading it as the default.
+pub fn largest_face(value: i32) -> Result<bool> {
+    match pb::FaceSelection::try_from(value) {
+        Ok(selection) => Ok(selection == pb::FaceSelection::Largest),
+        Err(_) => Err(Error::invalid(
+            "face_selection",
+            format!("{value} is not a FaceSelection (0, 1 or 2)"),
+        )),
+    }
+}
+
 pub fn image(field: &str, image: Option<pb::Image>) -> Result<bytes::Bytes> {
     image
         .map(|i| i.content)

@@ -118,7 +118,7 @@ impl pb::face_service_server::FaceService for FaceApi {
         request: Request<pb::RegisterFacesRequest>,
     ) -> Reply<pb::RegisterFacesResponse> {
         let request = request.into_inner();
-        let largest = request.face_selection() == pb::FaceSelection::Largest;
+        let largest = convert::largest_face(request.face_selection)?;
         let target = match request.target {
             Some(pb::register_faces_request::Target::PersonId(id)) => {
                 RegistrationTarget::Existing(id)
@@ -353,7 +353,7 @@ fn registration_part(
 ) -> crate::error::Result<RegistrationPart> {
     match message.part {
         Some(pb::register_faces_stream_request::Part::Header(header)) => {
-            let largest = header.face_selection() == pb::FaceSelection::Largest;
+            let largest = convert::largest_face(header.face_selection)?;
             let target = convert::registration_target(header.target.map(|t| match t {
                 pb::registration_header::Target::PersonId(id) => Ok(id),
                 pb::registration_header::Target::NewPerson(p) => Err(p),
