@@ -297,3 +297,33 @@ async fn a_person_with_many_faces_does_not_crowd_others_out_of_the_top_k() {
         .collect();
     assert_eq!(names, ["Crowd", "Jack"]);
 }
+
+/// The ids of the matches of the largest face, best first.
+fn match_ids(reply: &pb::RecognizeResponse) -> Vec<String> {
+    reply.faces[0]
+        .matches
+        .iter()
+        .map(|m| m.person.as_ref().unwrap().id.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn equally_similar_matches_come_in_person_id_order_before_and_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    // One photo registered for three people at once, so the index holds
+    // three identical vectors in whatever order the registrations finished.
+    let registrations = ["First", "Second", "Third"].map(|name| register(&server, name, &[JACK]));
+    futures::future::join_all(registrations).await;
+
+    let before = match_ids(&recognize(&server, JACK).await);
+    let mut sorted = before.clone();
+    sorted.sort();
+    assert_eq!(before.len(), 3);
+    assert_eq!(before, sorted, "ties are ordered by person id");
+
+    server.stop().await;
+    let server = TestServer::start(dir.path()).await;
+    assert_eq!(match_ids(&recognize(&server, JACK).await), before);
+    server.stop().await;
+}

@@ -226,8 +226,16 @@ impl FaceBank {
     }
 }
 
-/// The first (best) hit of each person, at most `top_k` of them.
-fn best_of_each_person(hits: Vec<Hit>, top_k: usize) -> Vec<Hit> {
+/// The first (best) hit of each person, at most `top_k` of them. Equal
+/// similarities are ordered by person and face id, so that the answer does
+/// not depend on the order the index happens to hold its vectors in.
+fn best_of_each_person(mut hits: Vec<Hit>, top_k: usize) -> Vec<Hit> {
+    hits.sort_by(|a, b| {
+        b.similarity
+            .total_cmp(&a.similarity)
+            .then_with(|| a.person_id.cmp(&b.person_id))
+            .then_with(|| a.face_id.cmp(&b.face_id))
+    });
     let mut seen = HashSet::new();
     hits.into_iter()
         .filter(|hit| seen.insert(hit.person_id.clone()))
