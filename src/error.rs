@@ -143,6 +143,27 @@ impl Error {
         }
     }
 
+    /// The same error, said of one frame of a stream: its message names the
+    /// frame by its position and id.
+    pub fn in_frame(self, index: u64, frame_id: &str) -> Self {
+        let at = if frame_id.is_empty() {
+            format!("frame {index}")
+        } else {
+            format!("frame {index} ({frame_id:?})")
+        };
+        match self {
+            Error::BadImage { field, refusal } => Error::BadImage {
+                field,
+                refusal: Refusal::new(refusal.reason, format!("{at}: {}", refusal.message)),
+            },
+            Error::InvalidField { field, message } => Error::InvalidField {
+                field,
+                message: format!("{at}: {message}"),
+            },
+            other => other,
+        }
+    }
+
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Error::InvalidField {
             field: field.into(),

@@ -521,6 +521,28 @@ async fn malformed_streams_are_refused_with_clear_errors() {
     }
     let persons = common::persons(&server).await;
     assert!(persons.is_empty());
+
+    // A frame that is not an image: the error says which frame it was.
+    let frame = |id: &str, bytes: Vec<u8>| pb::RecognizeClipRequest {
+        options: None,
+        frame: Some(pb::Frame {
+            frame_id: id.into(),
+            timestamp_ms: 0,
+            image: Some(pb::frame::Image::Encoded(bytes.into())),
+        }),
+    };
+    let corrupt = client
+        .recognize_clip(tokio_stream::iter(vec![
+            frame("good", common::photo("faces/deepface_jack/1.jpg")),
+            frame("broken", b"not an image at all".to_vec()),
+        ]))
+        .await
+        .unwrap_err();
+    assert_eq!(corrupt.code(), Code::InvalidArgument, "{corrupt:?}");
+    assert!(
+        corrupt.message().contains("frame 1 (\"broken\")"),
+        "{corrupt:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -216,7 +216,11 @@ impl FaceBank {
 
         while let Some(frame) = budget.next(&mut frames).await? {
             let index = budget.admit()?;
-            let image = self.pipeline.frame_pixels(frame.image).await?;
+            let image = self
+                .pipeline
+                .frame_pixels(frame.image)
+                .await
+                .map_err(|e| e.in_frame(index, &frame.frame_id))?;
             let faces = self
                 .pipeline
                 .embed_faces(&image, Selection::All { max_faces: 0 })
@@ -311,7 +315,11 @@ impl FaceBank {
         frame: FrameInput,
     ) -> Result<LiveFrame> {
         let streaming = self.config.streaming;
-        let image = self.pipeline.frame_pixels(frame.image).await?;
+        let image = self
+            .pipeline
+            .frame_pixels(frame.image)
+            .await
+            .map_err(|e| e.in_frame(index, &frame.frame_id))?;
         let detections = self.pipeline.detect(&image).await?;
         let boxes: Vec<Rect> = detections.iter().map(|d| d.rect).collect();
         let matched = session.tracker.match_boxes(index, &boxes);
