@@ -263,6 +263,22 @@ def test_errors_carry_the_grpc_code_reason_and_field(server):
     status, body = server.call("GET", "/v1/persons/not-a-uuid")
     assert status == 400 and reason(body) == "INVALID_FIELD", body
 
+    # A request naming a resource both in its path and otherwise must name the
+    # same one; the same id twice is fine.
+    first = server.call("POST", "/v1/persons", {"name": "First"})[1]["person"]
+    second = server.call("POST", "/v1/persons", {"name": "Second"})[1]["person"]
+    status, body = server.call("PATCH", f"/v1/persons/{first['id']}", {"id": second["id"], "name": "Hijack"})
+    assert status == 400 and reason(body) == "INVALID_FIELD", body
+    status, body = server.call("GET", f"/v1/persons/{first['id']}?id={second['id']}")
+    assert status == 400 and reason(body) == "INVALID_FIELD", body
+    status, body = server.call("POST", f"/v1/persons/{first['id']}/faces", {"personId": second["id"], "images": [image("faces/deepface_jack/1.jpg")]})
+    assert status == 400 and reason(body) == "INVALID_FIELD", body
+    for who in (first, second):
+        status, body = server.call("GET", f"/v1/persons/{who['id']}")
+        assert status == 200 and body["person"]["name"] == who["name"] and body["person"]["faceCount"] == 0, body
+    status, body = server.call("PATCH", f"/v1/persons/{first['id']}", {"id": first["id"], "name": "Renamed"})
+    assert status == 200 and body["person"]["name"] == "Renamed", body
+
 
 def test_the_openapi_document_validates_and_lists_every_route(server):
     from openapi_spec_validator import validate

@@ -260,7 +260,7 @@ impl Gateway {
             set_text(&input, &mut fields, &name, value, "query parameter")?;
         }
         for (field, value) in path_parameters(route, uri.path())? {
-            set_path(&mut fields, field, Value::String(value));
+            set_path(&mut fields, field, Value::String(value))?;
         }
 
         let message = DynamicMessage::deserialize(input, Value::Object(fields))
@@ -532,8 +532,10 @@ fn is_string_wkt(name: &str) -> bool {
     )
 }
 
-/// Sets a path parameter's field, overriding whatever the body said.
-fn set_path(fields: &mut Map<String, Value>, field: &str, value: Value) {
+/// Sets a path parameter's field. The body or query may name the same field
+/// only with the same value: a request that says two different things about
+/// which resource it is about is refused rather than half obeyed.
+fn set_path(fields: &mut Map<String, Value>, field: &str, value: Value) -> Result<(), Status> {
     let mut target = fields;
     let parts: Vec<&str> = field.split('.').collect();
     for part in &parts[..parts.len() - 1] {
@@ -545,7 +547,43 @@ fn set_path(fields: &mut Map<String, Value>, field: &str, value: Value) {
         }
         target = entry.as_object_mut().expect("made an object above");
     }
-    target.insert(parts[parts.len() - 1].to_owned(), value);
+    let name = parts[parts.len() - 1];
+    // The field by its proto name or its JSON name.
+    let camel = lower_camel(name);
+    let spellings: Vec<String> = target
+        .keys()
+        .filter(|key| lower_camel(key) == camel)
+        .cloned()
+        .collect();
+    for key in spellings {
+        if let Some(given) = target.remove(&key) {
+            if given != value {
+                return Err(Status::from(Error::invalid(
+                    field.to_owned(),
+                    format!("is {value} in the path but {given} in the request"),
+                )));
+            }
+        }
+    }
+    target.insert(name.to_owned(), value);
+    Ok(())
+}
+
+/// A field name in the proto's JSON mapping: `person_id` becomes `personId`.
+fn lower_camel(name: &str) -> String {
+    let mut camel = String::with_capacity(name.len());
+    let mut upper = false;
+    for c in name.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            camel.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            camel.push(c);
+        }
+    }
+    camel
 }
 
 /// grpc-gateway's mapping of gRPC codes to HTTP statuses.
