@@ -306,7 +306,39 @@ fn check_birthdate(value: &str) -> Result<()> {
     if day == 0 || day > days {
         return Err(invalid());
     }
+    // A day of slack: somewhere on Earth it is already tomorrow.
+    let latest = civil_date(crate::domain::now_micros().div_euclid(86_400_000_000) + 1);
+    if (year, month, day) > latest {
+        return Err(Error::invalid(
+            "birthdate",
+            format!("{value:?} is in the future"),
+        ));
+    }
     Ok(())
+}
+
+/// The proleptic Gregorian (year, month, day) of a day counted from
+/// 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil_date(days: i64) -> (u32, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (
+        u32::try_from(year).unwrap_or(0),
+        month as u32,
+        day as u32,
+    )
 }
 
 fn check_attributes(attributes: &BTreeMap<String, String>) -> Result<()> {
@@ -395,6 +427,16 @@ mod tests {
         assert!(check_birthdate("+990-02-03").is_err());
         assert!(check_birthdate("1990-+2-+3").is_err());
         assert!(check_birthdate("0000-01-01").is_err());
+        assert!(check_birthdate("3000-01-01").is_err());
+        assert!(check_birthdate("9999-12-31").is_err());
+    }
+
+    #[test]
+    fn days_since_the_epoch_become_calendar_dates() {
+        assert_eq!(civil_date(0), (1970, 1, 1));
+        assert_eq!(civil_date(-1), (1969, 12, 31));
+        assert_eq!(civil_date(11_016), (2000, 2, 29));
+        assert_eq!(civil_date(20_791), (2026, 12, 4));
     }
 
     #[test]
