@@ -11,7 +11,10 @@ use tokio::{net::TcpListener, task::JoinHandle, time::MissedTickBehavior};
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::server::NamedService;
 use tonic_health::{server::HealthReporter, ServingStatus};
-use tower_http::trace::{DefaultMakeSpan, DefaultOnFailure, DefaultOnResponse, TraceLayer};
+use tower_http::{
+    classify::{GrpcCode, GrpcErrorsAsFailures, SharedClassifier},
+    trace::{DefaultMakeSpan, DefaultOnFailure, DefaultOnResponse, TraceLayer},
+};
 use tracing::Level;
 
 use self::pb::face_service_server::FaceServiceServer;
@@ -61,7 +64,22 @@ pub async fn serve(
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
 
-    let trace = TraceLayer::new_for_grpc()
+    // A caller's mistake is not the server's failure: those answers are
+    // logged as responses (INFO), and WARN is kept for what an operator must
+    // look at (UNAVAILABLE, INTERNAL, DEADLINE_EXCEEDED, ...).
+    let callers_errors = [
+        GrpcCode::Cancelled,
+        GrpcCode::InvalidArgument,
+        GrpcCode::NotFound,
+        GrpcCode::AlreadyExists,
+        GrpcCode::FailedPrecondition,
+        GrpcCode::OutOfRange,
+        GrpcCode::ResourceExhausted,
+    ];
+    let classifier = callers_errors
+        .into_iter()
+        .fold(GrpcErrorsAsFailures::new(), GrpcErrorsAsFailures::with_success);
+    let trace = TraceLayer::new(SharedClassifier::new(classifier))
         .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
         .on_response(DefaultOnResponse::new().level(Level::INFO))
         .on_failure(DefaultOnFailure::new().level(Level::WARN));
