@@ -376,7 +376,25 @@ fn stdin_frames(width: u32, height: u32) -> BoxStream<'static, pb::Frame> {
         (tokio::io::stdin(), 0u64),
         move |(mut stdin, index)| async move {
             let mut rgb = vec![0u8; size];
-            stdin.read_exact(&mut rgb).await.ok()?;
+            let mut filled = 0;
+            while filled < size {
+                match stdin.read(&mut rgb[filled..]).await {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(error) => {
+                        eprintln!("standard input failed after frame {index}: {error}");
+                        return None;
+                    }
+                }
+            }
+            if filled < size {
+                if filled > 0 {
+                    eprintln!(
+                        "ignoring the last {filled} bytes of standard input: a {width}x{height} frame takes {size}"
+                    );
+                }
+                return None;
+            }
             let frame = pb::Frame {
                 frame_id: index.to_string(),
                 timestamp_ms: 0,
