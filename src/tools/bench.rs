@@ -61,6 +61,10 @@ pub struct BenchArgs {
     /// `triton.url`, e.g. FACEBANK_TRITON__URL=http://127.0.0.1:8001).
     #[arg(long)]
     pub engines: bool,
+    /// Only person reads from the database alone and through the Redis
+    /// cache (`redis.url`, default redis://127.0.0.1:6379/0).
+    #[arg(long)]
+    pub cache: bool,
 }
 
 const ONE_FACE: &str = "faces/deepface_angelina/1.jpg";
@@ -89,6 +93,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     if args.engines {
         return engines(&args, config).await;
+    }
+    if args.cache {
+        return cache(&config).await;
     }
     stages(&args, &config).await?;
     search(&args).await?;
@@ -453,6 +460,88 @@ async fn register(
     Ok(())
 }
 
+/// Person reads (one by id, and the eight matches of a recognition in one
+/// call) from SQLite alone and through the Redis cache, with 10,000 stored
+/// persons. The cache's keys are removed afterwards.
+async fn cache(config: &Config) -> anyhow::Result<()> {
+    use crate::ports::cache::{CachedRecords, PersonCache, RedisCache};
+
+    const STORED_FACES: usize = 100_000;
+    const READS: usize = 2000;
+    let dir = tempfile_dir()?;
+    fill(dir.path(), STORED_FACES).await?;
+    let sqlite: Arc<dyn Records> =
+        Arc::new(SqliteRecords::open(&dir.path().join(crate::DATABASE_FILE))?);
+    let mut redis = config.redis.clone();
+    if redis.url.is_empty() {
+        redis.url = "redis://127.0.0.1:6379/0".into();
+    }
+    redis.key_prefix = format!("facebank-bench-{}:", new_id());
+    let redis_cache = Arc::new(RedisCache::new(&redis)?);
+    redis_cache
+        .check()
+        .await
+        .with_context(|| format!("Redis at {}", redis.url))?;
+    let cached: Arc<dyn Records> = Arc::new(CachedRecords::new(
+        Arc::clone(&sqlite),
+        Arc::clone(&redis_cache) as Arc<dyn PersonCache>,
+    ));
+
+    let ids: Vec<String> = sqlite
+        .list_persons(None, 5000)
+        .await?
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    println!(
+        "## Person reads, {} persons stored (median of {READS} reads after one warm-up pass, ms)\n",
+        STORED_FACES / 10
+    );
+    println!("| read | SQLite | SQLite + Redis cache (warm) |");
+    println!("| --- | --- | --- |");
+    let mut pick = Random(0xcafe);
+    let mut choose = |n: usize| -> Vec<String> {
+        (0..n)
+            .map(|_| ids[(pick.next().abs() * (ids.len() - 1) as f32) as usize].clone())
+            .collect()
+    };
+    for (label, per_read) in [("one person by id", 1), ("eight persons in one call", 8)] {
+        let reads: Vec<Vec<String>> = (0..READS).map(|_| choose(per_read)).collect();
+        let mut row = Vec::new();
+        for records in [&sqlite, &cached] {
+            // Warm the cache (and SQLite's pages) with every read once.
+            for wanted in &reads {
+                records.persons(wanted).await?;
+            }
+            let mut samples = Vec::with_capacity(READS);
+            for wanted in &reads {
+                let started = Instant::now();
+                records.persons(wanted).await?;
+                samples.push(started.elapsed().as_secs_f64() * 1e3);
+            }
+            row.push(format!("{:.3}", median(samples)));
+        }
+        println!("| {label} | {} | {} |", row[0], row[1]);
+    }
+
+    // Leave nothing behind on the server.
+    redis_cache.invalidate(&ids).await?;
+    let mut conn = bb8_redis::redis::Client::open(redis.url.as_str())?
+        .get_multiplexed_async_connection()
+        .await?;
+    let keys: Vec<String> = bb8_redis::redis::cmd("KEYS")
+        .arg(format!("{}*", redis.key_prefix))
+        .query_async(&mut conn)
+        .await?;
+    if !keys.is_empty() {
+        bb8_redis::redis::cmd("DEL")
+            .arg(&keys)
+            .query_async::<()>(&mut conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Adds synthetic persons (ten faces each) until the database holds `total`
 /// faces.
 async fn fill(dir: &Path, total: usize) -> anyhow::Result<()> {
@@ -473,7 +562,7 @@ async fn fill(dir: &Path, total: usize) -> anyhow::Result<()> {
             ..Person::default()
         };
         let faces: Vec<Face> = (0..10.min(total - written))
-            .map(|_| Face {
+            .map(|n| Face {
                 id: new_id(),
                 person_id: person.id.clone(),
                 embedding: random.unit_vector(spec.dimension),
@@ -487,7 +576,8 @@ async fn fill(dir: &Path, total: usize) -> anyhow::Result<()> {
                     y2: 100.0,
                 },
                 landmarks: [[0.0; 2]; 5],
-                image_sha256: String::new(),
+                // One image may give a person one face: each its own.
+                image_sha256: format!("synthetic-{written}-{n}"),
                 created_at: now,
             })
             .collect();
