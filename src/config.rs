@@ -33,6 +33,46 @@ pub struct Config {
     pub streaming: StreamingConfig,
     pub gateway: GatewayConfig,
     pub redis: RedisConfig,
+    pub milvus: MilvusConfig,
+}
+
+/// Milvus as the vector index. Off unless `url` is set (the exact in-process
+/// index is the default).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MilvusConfig {
+    /// The proxy's gRPC address, e.g. `http://127.0.0.1:19530`. Empty: the
+    /// in-process index.
+    pub url: String,
+    /// The Milvus collection that holds the faces.
+    pub collection: String,
+    /// Deadline of one call, in milliseconds.
+    pub timeout_ms: u64,
+    /// Attempts after the first when a call fails, within the deadline.
+    pub retries: u32,
+    /// HNSW parameters of a new collection's index: links per node and the
+    /// candidate list while building...
+    pub hnsw_m: u32,
+    pub hnsw_ef_construction: u32,
+    /// ...and the candidate list while searching (at least `top_k`).
+    pub hnsw_ef: usize,
+    /// How often Milvus is checked for the health service, in milliseconds.
+    pub health_interval_ms: u64,
+}
+
+impl Default for MilvusConfig {
+    fn default() -> Self {
+        MilvusConfig {
+            url: String::new(),
+            collection: "facebank_faces".into(),
+            timeout_ms: 5000,
+            retries: 2,
+            hnsw_m: 16,
+            hnsw_ef_construction: 200,
+            hnsw_ef: 64,
+            health_interval_ms: 2000,
+        }
+    }
 }
 
 /// Redis in front of person reads. Off unless `url` is set; when it is down,
@@ -244,6 +284,7 @@ impl Default for Config {
             streaming: StreamingConfig::default(),
             gateway: GatewayConfig::default(),
             redis: RedisConfig::default(),
+            milvus: MilvusConfig::default(),
         }
     }
 }
@@ -320,7 +361,7 @@ impl Config {
 
     /// Refuses values that cannot work, naming the key.
     pub fn validate(&self) -> anyhow::Result<()> {
-        let checks: [(&str, bool); 22] = [
+        let checks: [(&str, bool); 27] = [
             (
                 "recognition.threshold",
                 (-1.0..=1.0).contains(&self.recognition.threshold),
@@ -372,6 +413,16 @@ impl Config {
             ("redis.pool_size", self.redis.pool_size >= 1),
             ("redis.timeout_ms", self.redis.timeout_ms >= 1),
             ("redis.health_interval_ms", self.redis.health_interval_ms >= 1),
+            ("milvus.timeout_ms", self.milvus.timeout_ms >= 1),
+            ("milvus.hnsw_m", (2..=2048).contains(&self.milvus.hnsw_m)),
+            ("milvus.hnsw_ef", self.milvus.hnsw_ef >= 1),
+            ("milvus.health_interval_ms", self.milvus.health_interval_ms >= 1),
+            (
+                "milvus.collection",
+                self.milvus.collection.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                    && self.milvus.collection.len() <= 255
+                    && self.milvus.collection.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            ),
             (
                 "triton.url",
                 self.triton.url.is_empty() || self.triton.url.starts_with("http://"),

@@ -25,7 +25,7 @@ use crate::{
     pipeline::{align::DLIB_TEMPLATE, detect::common_input_shapes, Pipeline, RecogniserSpec},
     ports::{
         cache::{CachedRecords, PersonCache, RedisCache},
-        index::MemoryIndex,
+        index::{MemoryIndex, MilvusIndex, VectorIndex},
         inference::{InferenceEngine, Model, TractEngine, TritonEngine},
         records::{Records, SqliteRecords},
     },
@@ -73,7 +73,15 @@ pub async fn open_with_engine(
     let database = config.data_dir.join(DATABASE_FILE);
     let records = tokio::task::spawn_blocking(move || SqliteRecords::open(&database)).await??;
     let spec = dlib_recogniser();
-    let index = MemoryIndex::new(spec.dimension);
+    let index: Arc<dyn VectorIndex> = if config.milvus.url.is_empty() {
+        Arc::new(MemoryIndex::new(spec.dimension))
+    } else {
+        let index = MilvusIndex::open(&config.milvus, spec.dimension)
+            .await
+            .with_context(|| format!("cannot open the Milvus index at {}", config.milvus.url))?;
+        tracing::info!(url = %config.milvus.url, collection = %config.milvus.collection, "Vectors live in Milvus");
+        Arc::new(index)
+    };
 
     let records: Arc<dyn Records> = Arc::new(records);
     let cache = open_cache(&config).await?;
@@ -81,9 +89,9 @@ pub async fn open_with_engine(
     let bank = match cache {
         Some(cache) => {
             let records = Arc::new(CachedRecords::new(records, Arc::clone(&cache)));
-            FaceBank::new(config, pipeline, records, Arc::new(index)).with_cache(cache)
+            FaceBank::new(config, pipeline, records, index).with_cache(cache)
         }
-        None => FaceBank::new(config, pipeline, records, Arc::new(index)),
+        None => FaceBank::new(config, pipeline, records, index),
     };
     let faces = bank.rebuild_index().await?;
     tracing::info!(faces, "Vector index rebuilt from the database");

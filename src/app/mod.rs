@@ -73,6 +73,10 @@ impl FaceBank {
         self
     }
 
+    pub fn index(&self) -> &Arc<dyn VectorIndex> {
+        &self.index
+    }
+
     pub fn cache(&self) -> Option<&Arc<dyn PersonCache>> {
         self.cache.as_ref()
     }

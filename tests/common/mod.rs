@@ -49,6 +49,12 @@ impl TestServer {
         {
             config.triton.url = shared_triton().url();
         }
+        if config.milvus.url.is_empty()
+            && std::env::var("FACEBANK_TEST_INDEX").is_ok_and(|e| e == "milvus")
+        {
+            config.milvus.url = shared_milvus().url();
+            config.milvus.collection = Milvus::new_collection_name();
+        }
         config.listen = "127.0.0.1:0".parse().unwrap();
         let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -279,5 +285,60 @@ pub fn shared_triton() -> Triton {
         };
         triton.start();
         triton
+    })
+}
+
+/// A real Milvus standalone server run by `scripts/milvus.sh` on a loopback
+/// port.
+#[derive(Debug, Clone, Copy)]
+pub struct Milvus {
+    pub port: u16,
+}
+
+impl Milvus {
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A collection name no other test uses.
+    pub fn new_collection_name() -> String {
+        format!("test_{}", uuid::Uuid::now_v7().simple())
+    }
+
+    /// Starts the server unless it is already up (on a fresh data directory);
+    /// the first start installs it.
+    pub fn start(&self) {
+        self.script("start");
+    }
+
+    pub fn stop(&self) {
+        self.script("stop");
+    }
+
+    fn script(&self, action: &str) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/milvus.sh");
+        let output = std::process::Command::new("bash")
+            .arg(script)
+            .arg(action)
+            .env("MILVUS_PORT", self.port.to_string())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("scripts/milvus.sh runs");
+        assert!(
+            output.status.success(),
+            "scripts/milvus.sh {action} failed:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+/// The Milvus server the tests share, started on first use.
+pub fn shared_milvus() -> Milvus {
+    static STARTED: std::sync::OnceLock<Milvus> = std::sync::OnceLock::new();
+    *STARTED.get_or_init(|| {
+        let milvus = Milvus { port: 19531 };
+        milvus.start();
+        milvus
     })
 }

@@ -1,8 +1,9 @@
 //! The vector index port: derived data, rebuilt from the records at any time.
 
 mod memory;
+mod milvus;
 
-pub use self::memory::MemoryIndex;
+pub use self::{memory::MemoryIndex, milvus::MilvusIndex};
 
 use async_trait::async_trait;
 
@@ -53,4 +54,10 @@ pub trait VectorIndex: Send + Sync + 'static {
 
     /// How many faces the index holds.
     async fn len(&self) -> Result<usize>;
+
+    /// The server the index lives on, for health reports; `None` for an
+    /// index in process.
+    fn backend(&self) -> Option<&'static str> {
+        None
+    }
 }

@@ -45,6 +45,7 @@ pub async fn serve(
         .await;
     let watchers: Vec<JoinHandle<()>> = [
         watch_backend(&bank, health.clone()),
+        watch_index(&bank, health.clone()),
         watch_cache(&bank, health),
     ]
     .into_iter()
@@ -112,6 +113,21 @@ fn watch_backend(bank: &FaceBank, health: HealthReporter) -> Option<JoinHandle<(
     Some(watch(backend, entries, interval, health, move || {
         let engine = Arc::clone(&engine);
         async move { engine.check().await }
+    }))
+}
+
+/// Keeps the health service in step with the vector index, when it lives on
+/// a server: registration and recognition need it, so while it fails its
+/// check its own entry (`milvus`), the face service and the server report
+/// NOT_SERVING.
+fn watch_index(bank: &FaceBank, health: HealthReporter) -> Option<JoinHandle<()>> {
+    let index = Arc::clone(bank.index());
+    let backend = index.backend()?;
+    let interval = Duration::from_millis(bank.config().milvus.health_interval_ms);
+    let entries = vec![backend, "", FaceServiceServer::<FaceApi>::NAME];
+    Some(watch(backend, entries, interval, health, move || {
+        let index = Arc::clone(&index);
+        async move { index.len().await.map(drop) }
     }))
 }
 
