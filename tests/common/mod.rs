@@ -257,20 +257,13 @@ impl Triton {
     }
 
     fn script(&self, action: &str) {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/triton.sh");
-        let output = std::process::Command::new("bash")
-            .arg(script)
-            .arg(action)
-            .env("TRITON_GRPC_PORT", self.grpc_port.to_string())
-            .env("TRITON_HTTP_PORT", self.http_port.to_string())
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("scripts/triton.sh runs");
-        assert!(
-            output.status.success(),
-            "scripts/triton.sh {action} failed:\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
+        run_script(
+            "triton.sh",
+            action,
+            &[
+                ("TRITON_GRPC_PORT", self.grpc_port),
+                ("TRITON_HTTP_PORT", self.http_port),
+            ],
         );
     }
 }
@@ -316,20 +309,7 @@ impl Milvus {
     }
 
     fn script(&self, action: &str) {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/milvus.sh");
-        let output = std::process::Command::new("bash")
-            .arg(script)
-            .arg(action)
-            .env("MILVUS_PORT", self.port.to_string())
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("scripts/milvus.sh runs");
-        assert!(
-            output.status.success(),
-            "scripts/milvus.sh {action} failed:\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        run_script("milvus.sh", action, &[("MILVUS_PORT", self.port)]);
     }
 }
 
@@ -341,4 +321,25 @@ pub fn shared_milvus() -> Milvus {
         milvus.start();
         milvus
     })
+}
+
+/// Runs `scripts/NAME ACTION` with the given ports in its environment, and
+/// fails the test with its output unless it succeeds.
+fn run_script(name: &str, action: &str, ports: &[(&str, u16)]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join(name);
+    let mut command = std::process::Command::new("bash");
+    command.arg(script).arg(action);
+    for (variable, port) in ports {
+        command.env(variable, port.to_string());
+    }
+    let output = command
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("scripts/{name} cannot run: {e}"));
+    assert!(
+        output.status.success(),
+        "scripts/{name} {action} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
