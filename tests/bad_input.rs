@@ -682,14 +682,7 @@ async fn racing_registrations_of_one_image_store_it_once() {
             Err(status) => assert_eq!(reason(status), "DUPLICATE_FACE", "{status:?}"),
         }
     }
-    let faces = server
-        .client()
-        .list_faces(pb::ListFacesRequest { person_id })
-        .await
-        .unwrap()
-        .into_inner()
-        .faces;
-    assert_eq!(faces.len(), 1);
+    assert_eq!(common::faces_of(&server, &person_id).await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -115,19 +115,6 @@ async fn get(server: &TestServer, id: &str) -> Result<pb::Person, tonic::Status>
         .map(|r| r.into_inner().person.unwrap())
 }
 
-async fn create(server: &TestServer, name: &str) -> pb::Person {
-    server
-        .client()
-        .create_person(pb::CreatePersonRequest {
-            person: Some(named(name)),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .person
-        .unwrap()
-}
-
 async fn cached_entry(redis: &Redis, id: &str) -> Option<String> {
     redis
         .connection()
@@ -168,7 +155,7 @@ async fn person_reads_are_served_from_the_cache() {
     let redis = Redis::start();
     let dir = tempfile::tempdir().unwrap();
     let server = start_cached(&redis, dir.path()).await;
-    let person = create(&server, "Ada").await;
+    let person = create_person(&server, named("Ada")).await;
 
     assert_eq!(cached_entry(&redis, &person.id).await, None);
     assert_eq!(get(&server, &person.id).await.unwrap().name, "Ada");
@@ -231,15 +218,7 @@ async fn reads_after_update_delete_and_new_faces_are_never_stale() {
     }
 
     // A deleted face and a deleted person.
-    let faces = server
-        .client()
-        .list_faces(pb::ListFacesRequest {
-            person_id: id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .faces;
+    let faces = faces_of(&server, &id).await;
     server
         .client()
         .delete_face(pb::DeleteFaceRequest {
@@ -281,7 +260,7 @@ async fn with_redis_stopped_reads_go_to_the_database_and_health_says_so() {
     let mut redis = Redis::start();
     let dir = tempfile::tempdir().unwrap();
     let server = start_cached(&redis, dir.path()).await;
-    let person = create(&server, "Grace").await;
+    let person = create_person(&server, named("Grace")).await;
     get(&server, &person.id).await.unwrap();
     wait_for_health(&server, ServingStatus::Serving).await;
 

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{pb, reason, TestServer};
+use common::{create_person as create, pb, reason, TestServer};
 use tonic::Code;
 
 fn person(name: &str) -> pb::Person {
@@ -17,17 +17,6 @@ fn person(name: &str) -> pb::Person {
         attributes: [("badge".to_string(), "42".to_string())].into(),
         ..Default::default()
     }
-}
-
-async fn create(server: &TestServer, p: pb::Person) -> pb::Person {
-    server
-        .client()
-        .create_person(pb::CreatePersonRequest { person: Some(p) })
-        .await
-        .unwrap()
-        .into_inner()
-        .person
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{best_match, pb, recognize, register, TestServer};
+use common::{best_match, faces_of, pb, recognize, register, TestServer};
 
 const ANGELINA: [&str; 3] = [
     "faces/deepface_angelina/1.jpg",
@@ -147,15 +147,7 @@ async fn a_deleted_person_is_no_longer_matched() {
 async fn a_deleted_face_is_no_longer_matched_but_the_others_are() {
     let dir = tempfile::tempdir().unwrap();
     let (server, angelina) = server_with_three_people(dir.path()).await;
-    let faces = server
-        .client()
-        .list_faces(pb::ListFacesRequest {
-            person_id: angelina.id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .faces;
+    let faces = faces_of(&server, &angelina.id).await;
     assert_eq!(faces.len(), 2);
 
     server

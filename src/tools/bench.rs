@@ -525,7 +525,6 @@ async fn cache(config: &Config) -> anyhow::Result<()> {
     }
 
     // Leave nothing behind on the server.
-    redis_cache.invalidate(&ids).await?;
     let mut conn = bb8_redis::redis::Client::open(redis.url.as_str())?
         .get_multiplexed_async_connection()
         .await?;

@@ -223,6 +223,33 @@ pub fn best_match(reply: &pb::RecognizeResponse) -> Option<String> {
         .map(|p| p.name.clone())
 }
 
+/// Creates a person with no faces; the stored record.
+pub async fn create_person(server: &TestServer, person: pb::Person) -> pb::Person {
+    server
+        .client()
+        .create_person(pb::CreatePersonRequest {
+            person: Some(person),
+        })
+        .await
+        .expect("CreatePerson")
+        .into_inner()
+        .person
+        .expect("a created person")
+}
+
+/// The registered faces of a person.
+pub async fn faces_of(server: &TestServer, person_id: &str) -> Vec<pb::Face> {
+    server
+        .client()
+        .list_faces(pb::ListFacesRequest {
+            person_id: person_id.to_string(),
+        })
+        .await
+        .expect("ListFaces")
+        .into_inner()
+        .faces
+}
+
 /// Every stored person (one page is enough for the tests).
 pub async fn persons(server: &TestServer) -> Vec<pb::Person> {
     server

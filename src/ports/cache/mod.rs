@@ -62,6 +62,13 @@ pub trait PersonCache: Send + Sync + 'static {
     async fn check(&self) -> Result<()>;
 }
 
+/// The value behind a lock. Every critical section here is one plain update,
+/// so a panic elsewhere cannot leave it half done: a poisoned lock is used as
+/// it is.
+fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Records whose person reads go through a cache.
 pub struct CachedRecords {
     records: Arc<dyn Records>,
@@ -90,27 +97,20 @@ impl CachedRecords {
         }
         if let Err(error) = self.cache.invalidate(&ids).await {
             tracing::warn!(backend = self.cache.backend(), %error, "Cache invalidation failed; the cache is bypassed until it succeeds");
-            self.pending_ids().extend(ids);
+            locked(&self.pending).extend(ids);
         }
-    }
-
-    fn pending_ids(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        // A panic while holding this lock cannot leave the set inconsistent.
-        self.pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Whether the cache may be read: no invalidation is outstanding, or the
     /// outstanding ones went through now.
     async fn cache_is_current(&self) -> bool {
-        let pending: Vec<String> = self.pending_ids().iter().cloned().collect();
+        let pending: Vec<String> = locked(&self.pending).iter().cloned().collect();
         if pending.is_empty() {
             return true;
         }
         match self.cache.invalidate(&pending).await {
             Ok(()) => {
-                let mut outstanding = self.pending_ids();
+                let mut outstanding = locked(&self.pending);
                 for id in &pending {
                     outstanding.remove(id);
                 }
@@ -124,26 +124,20 @@ impl CachedRecords {
         }
     }
 
-    fn bypass_until(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
-        self.bypass_until
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     async fn persons_through_cache(&self, ids: &[String]) -> Result<Vec<Person>> {
-        let backing_off = self.bypass_until().is_some_and(|until| Instant::now() < until);
+        let backing_off = locked(&self.bypass_until).is_some_and(|until| Instant::now() < until);
         if backing_off {
             return self.records.persons(ids).await;
         }
         if !self.cache_is_current().await {
-            *self.bypass_until() = Some(Instant::now() + BACKOFF);
+            *locked(&self.bypass_until) = Some(Instant::now() + BACKOFF);
             return self.records.persons(ids).await;
         }
         let lookups = match self.cache.get(ids).await {
             Ok(lookups) => lookups,
             Err(error) => {
                 tracing::warn!(backend = self.cache.backend(), %error, "Cache read failed; reading the database");
-                *self.bypass_until() = Some(Instant::now() + BACKOFF);
+                *locked(&self.bypass_until) = Some(Instant::now() + BACKOFF);
                 return self.records.persons(ids).await;
             }
         };
@@ -243,13 +237,11 @@ impl Records for CachedRecords {
         let owners = Arc::new(Mutex::new(Vec::new()));
         let noted = Arc::clone(&owners);
         let before_commit: BeforeCommit<'_> = Box::new(move |faces: Vec<Face>| {
-            if let Ok(mut noted) = noted.lock() {
-                noted.extend(faces.iter().map(|f| f.person_id.clone()));
-            }
+            locked(&noted).extend(faces.iter().map(|f| f.person_id.clone()));
             before_commit(faces)
         });
         let deleted = self.records.delete_face(id, before_commit).await;
-        let owners = std::mem::take(&mut *owners.lock().unwrap_or_else(|e| e.into_inner()));
+        let owners = std::mem::take(&mut *locked(&owners));
         self.invalidate(owners).await;
         deleted
     }
