@@ -292,7 +292,9 @@ async fn with_redis_stopped_reads_go_to_the_database_and_health_says_so() {
     // Reads leave the cache alone for a while after a failed one.
     tokio::time::sleep(facebank::ports::cache::BACKOFF + Duration::from_millis(100)).await;
     assert_eq!(get(&server, &person.id).await.unwrap().name, "Grace Hopper");
-    let entry = cached_entry(&redis, &person.id).await.expect("filled again");
+    let entry = cached_entry(&redis, &person.id)
+        .await
+        .expect("filled again");
     assert!(entry.contains("Grace Hopper"), "{entry}");
     server.stop().await;
 }

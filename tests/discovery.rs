@@ -92,10 +92,19 @@ async fn the_health_command_exits_zero_only_while_the_entry_is_serving() {
 
     let serving = run(&["--server", &url, "health"]).await.unwrap();
     assert!(serving.status.success(), "{serving:?}");
-    assert_eq!(String::from_utf8_lossy(&serving.stdout), "server: SERVING\n");
-    let service = run(&["--server", &url, "health", "--service", "facebank.v1.FaceService"])
-        .await
-        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&serving.stdout),
+        "server: SERVING\n"
+    );
+    let service = run(&[
+        "--server",
+        &url,
+        "health",
+        "--service",
+        "facebank.v1.FaceService",
+    ])
+    .await
+    .unwrap();
     assert!(service.status.success(), "{service:?}");
 
     let unknown = run(&["--server", &url, "health", "--service", "no.such.Service"])

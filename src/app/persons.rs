@@ -334,11 +334,7 @@ fn civil_date(days: i64) -> (u32, u32, u32) {
         shifted_month - 9
     };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (
-        u32::try_from(year).unwrap_or(0),
-        month as u32,
-        day as u32,
-    )
+    (u32::try_from(year).unwrap_or(0), month as u32, day as u32)
 }
 
 fn check_attributes(attributes: &BTreeMap<String, String>) -> Result<()> {

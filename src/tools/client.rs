@@ -118,7 +118,11 @@ async fn health(channel: Channel, service: String) -> anyhow::Result<()> {
         .map_err(explain)?
         .into_inner();
     let status = ServingStatus::try_from(reply.status).unwrap_or(ServingStatus::Unknown);
-    let name = if service.is_empty() { "server" } else { &service };
+    let name = if service.is_empty() {
+        "server"
+    } else {
+        &service
+    };
     println!("{name}: {}", status.as_str_name());
     anyhow::ensure!(status == ServingStatus::Serving, "{name} is not serving");
     Ok(())

@@ -139,7 +139,11 @@ impl RedisCache {
         Fut: Future<Output = std::result::Result<T, RedisError>>,
     {
         let work = async {
-            let conn = self.pool.get().await.map_err(|e| unavailable(e.to_string()))?;
+            let conn = self
+                .pool
+                .get()
+                .await
+                .map_err(|e| unavailable(e.to_string()))?;
             exchange(conn.clone())
                 .await
                 .map_err(|e| unavailable(e.to_string()))

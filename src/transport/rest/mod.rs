@@ -191,13 +191,18 @@ fn router(bank: Arc<FaceBank>) -> anyhow::Result<Router> {
             "/openapi.json",
             axum::routing::get(|State(gateway): State<Arc<Gateway>>| async move {
                 (
-                    [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    )],
                     gateway.openapi.clone(),
                 )
             }),
         )
         .fallback(|| async {
-            error_response(Status::not_found("no such resource path; see /openapi.json"))
+            error_response(Status::not_found(
+                "no such resource path; see /openapi.json",
+            ))
         })
         .method_not_allowed_fallback(|| async {
             error_response(with_http_status(
@@ -223,7 +228,10 @@ impl Gateway {
     async fn handle(&self, route: &Route, request: axum::extract::Request) -> Response {
         match self.call(route, request).await {
             Ok(json) => (
-                [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
                 json,
             )
                 .into_response(),
@@ -231,7 +239,11 @@ impl Gateway {
         }
     }
 
-    async fn call(&self, route: &Route, request: axum::extract::Request) -> Result<Vec<u8>, Status> {
+    async fn call(
+        &self,
+        route: &Route,
+        request: axum::extract::Request,
+    ) -> Result<Vec<u8>, Status> {
         let input = self.input(route.rpc);
         let uri = request.uri().clone();
         let query = Query::<Vec<(String, String)>>::try_from_uri(&uri)
@@ -281,10 +293,7 @@ impl Gateway {
 
 /// The values of a route's path parameters in `path` (which the router
 /// matched against the route), with the request fields they set.
-fn path_parameters<'r>(
-    route: &'r Route,
-    path: &str,
-) -> Result<Vec<(&'r str, String)>, Status> {
+fn path_parameters<'r>(route: &'r Route, path: &str) -> Result<Vec<(&'r str, String)>, Status> {
     let mut fields = route.path_fields.iter();
     let mut values = Vec::new();
     for (pattern, segment) in route.path.split('/').zip(path.split('/')) {
@@ -379,9 +388,10 @@ fn unsupported_media(wanted: &str) -> Status {
 
 /// Answers `status` with an HTTP status of its own instead of its code's.
 fn with_http_status(mut status: Status, http: StatusCode) -> Status {
-    status
-        .metadata_mut()
-        .insert(HTTP_STATUS_OVERRIDE, http.as_str().parse().expect("digits are ASCII"));
+    status.metadata_mut().insert(
+        HTTP_STATUS_OVERRIDE,
+        http.as_str().parse().expect("digits are ASCII"),
+    );
     status
 }
 
@@ -402,7 +412,9 @@ fn body_refused(code: StatusCode, text: String) -> Status {
 const HTTP_STATUS_OVERRIDE: &str = "x-facebank-http-status";
 
 fn image_descriptor(message: &MessageDescriptor) -> impl Fn(&Kind) -> bool + '_ {
-    let image = message.parent_pool().get_message_by_name("facebank.v1.Image");
+    let image = message
+        .parent_pool()
+        .get_message_by_name("facebank.v1.Image");
     move |kind| matches!((kind, &image), (Kind::Message(m), Some(i)) if m == i)
 }
 
@@ -432,10 +444,14 @@ async fn read_form(
         let field = find_field(message, &name);
         match field {
             Some(field) if is_image(&field.kind()) => {
-                let image = json!({ "content": base64::engine::general_purpose::STANDARD.encode(&bytes) });
+                let image =
+                    json!({ "content": base64::engine::general_purpose::STANDARD.encode(&bytes) });
                 let key = field.json_name().to_owned();
                 if field.is_list() {
-                    match fields.entry(key).or_insert_with(|| Value::Array(Vec::new())) {
+                    match fields
+                        .entry(key)
+                        .or_insert_with(|| Value::Array(Vec::new()))
+                    {
                         Value::Array(list) => list.push(image),
                         _ => unreachable!("only images are put under an image field"),
                     }
@@ -444,7 +460,10 @@ async fn read_form(
                 }
             }
             _ if is_file => {
-                return Err(invalid(&name, "is not an image field; files go in image fields".into()))
+                return Err(invalid(
+                    &name,
+                    "is not an image field; files go in image fields".into(),
+                ))
             }
             _ => {
                 let text = String::from_utf8(bytes.to_vec())
@@ -513,7 +532,10 @@ fn set_text(
             _ => Value::String(text),
         };
         if field.is_list() {
-            match target.entry(key).or_insert_with(|| Value::Array(Vec::new())) {
+            match target
+                .entry(key)
+                .or_insert_with(|| Value::Array(Vec::new()))
+            {
                 Value::Array(list) => list.push(value),
                 _ => return Err(invalid("is given twice".into())),
             }
@@ -642,7 +664,10 @@ fn error_response(status: Status) -> Response {
         "details": list,
     });
     let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     (http, headers, body.to_string()).into_response()
 }
 
@@ -682,9 +707,18 @@ mod tests {
     #[test]
     fn query_text_becomes_json_of_the_field_type() {
         let pool = pool();
-        let input = pool.get_message_by_name("facebank.v1.UpdatePersonRequest").unwrap();
+        let input = pool
+            .get_message_by_name("facebank.v1.UpdatePersonRequest")
+            .unwrap();
         let mut fields = Map::new();
-        set_text(&input, &mut fields, "updateMask", "name,city".into(), "query").unwrap();
+        set_text(
+            &input,
+            &mut fields,
+            "updateMask",
+            "name,city".into(),
+            "query",
+        )
+        .unwrap();
         set_text(&input, &mut fields, "person.name", "Ada".into(), "query").unwrap();
         assert_eq!(
             Value::Object(fields.clone()),
@@ -702,7 +736,13 @@ mod tests {
         assert_eq!(http_status(Code::InvalidArgument), StatusCode::BAD_REQUEST);
         assert_eq!(http_status(Code::NotFound), StatusCode::NOT_FOUND);
         assert_eq!(http_status(Code::AlreadyExists), StatusCode::CONFLICT);
-        assert_eq!(http_status(Code::Unavailable), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(http_status(Code::ResourceExhausted), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            http_status(Code::Unavailable),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            http_status(Code::ResourceExhausted),
+            StatusCode::TOO_MANY_REQUESTS
+        );
     }
 }

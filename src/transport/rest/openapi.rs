@@ -28,19 +28,30 @@ pub(super) fn document(
         // A call offered on two paths: the second is named by its parameters.
         let mut operation_id = method.name().to_owned();
         if !operation_ids.insert(operation_id.clone()) {
-            for name in route.path.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}')) {
+            for name in route
+                .path
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+            {
                 operation_id.push_str("By");
                 operation_id.extend(name.chars().next().map(|c| c.to_ascii_uppercase()));
                 operation_id.push_str(&name[1..]);
             }
-            anyhow::ensure!(operation_ids.insert(operation_id.clone()), "{}: the operation id {operation_id} is taken", route.path);
+            anyhow::ensure!(
+                operation_ids.insert(operation_id.clone()),
+                "{}: the operation id {operation_id} is taken",
+                route.path
+            );
         }
         operation.insert("operationId".into(), json!(operation_id));
         operation.insert("summary".into(), json!(route.summary));
         operation.insert("tags".into(), json!([tag(route.path)]));
 
         let mut parameters = Vec::new();
-        let mut names = route.path.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'));
+        let mut names = route
+            .path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'));
         for field in route.path_fields {
             let name = names.next().expect("a name for every path field");
             parameters.push(json!({
@@ -120,10 +131,10 @@ pub(super) fn document(
         let entry = paths
             .entry(route.path.to_owned())
             .or_insert_with(|| Value::Object(Map::new()));
-        entry
-            .as_object_mut()
-            .expect("paths hold objects")
-            .insert(route.method.as_str().to_ascii_lowercase(), Value::Object(operation));
+        entry.as_object_mut().expect("paths hold objects").insert(
+            route.method.as_str().to_ascii_lowercase(),
+            Value::Object(operation),
+        );
     }
 
     schemas.insert("Status".into(), status_schema());
@@ -217,7 +228,9 @@ fn field_schema(field: &FieldDescriptor, schemas: &mut Map<String, Value>) -> Va
 fn kind_schema(kind: &Kind, schemas: &mut Map<String, Value>) -> Value {
     match kind {
         Kind::Double | Kind::Float => json!({ "type": "number" }),
-        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => json!({ "type": "integer", "format": "int32" }),
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
+            json!({ "type": "integer", "format": "int32" })
+        }
         Kind::Uint32 | Kind::Fixed32 => {
             json!({ "type": "integer", "format": "int64", "minimum": 0, "maximum": u32::MAX })
         }
