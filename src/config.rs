@@ -23,6 +23,7 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the embedded database lives.
     pub data_dir: PathBuf,
+    pub database: DatabaseConfig,
     pub models: ModelsConfig,
     pub images: ImageLimits,
     pub detector: DetectorConfig,
@@ -36,6 +37,38 @@ pub struct Config {
     pub milvus: MilvusConfig,
 }
 
+/// Where person and face records live: MySQL or MariaDB when `url` is set,
+/// otherwise the SQLite file in `data_dir`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// e.g. `mysql://facebank:secret@127.0.0.1:3306/facebank`. Empty: SQLite.
+    pub url: String,
+    /// Connections in the pool.
+    pub pool_size: u32,
+    /// How long a call waits for a connection, in milliseconds; past it the
+    /// call fails with UNAVAILABLE.
+    pub timeout_ms: u64,
+    /// Apply pending migrations at start (`facebank migrate` does it on
+    /// demand). SQLite is always migrated at start.
+    pub migrate_on_start: bool,
+    /// How often the server is checked for the health service (entry
+    /// `mysql`), in milliseconds.
+    pub health_interval_ms: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: String::new(),
+            pool_size: 16,
+            timeout_ms: 3000,
+            migrate_on_start: true,
+            health_interval_ms: 2000,
+        }
+    }
+}
+
 /// Milvus as the vector index. Off unless `url` is set (the exact in-process
 /// index is the default).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -44,8 +77,9 @@ pub struct MilvusConfig {
     /// The proxy's gRPC address, e.g. `http://127.0.0.1:19530`. Empty: the
     /// in-process index.
     pub url: String,
-    /// The Milvus collection that holds the faces.
-    pub collection: String,
+    /// The start of the Milvus collections' names: each facebank collection
+    /// has one, named `<prefix>_<collection>`.
+    pub collection_prefix: String,
     /// Deadline of one call, in milliseconds.
     pub timeout_ms: u64,
     /// Attempts after the first when a call fails, within the deadline.
@@ -64,7 +98,7 @@ impl Default for MilvusConfig {
     fn default() -> Self {
         MilvusConfig {
             url: String::new(),
-            collection: "facebank_faces".into(),
+            collection_prefix: "facebank".into(),
             timeout_ms: 5000,
             retries: 2,
             hnsw_m: 16,
@@ -274,6 +308,7 @@ impl Default for Config {
         Config {
             listen: ([127, 0, 0, 1], 50051).into(),
             data_dir: PathBuf::from("data"),
+            database: DatabaseConfig::default(),
             models: ModelsConfig::default(),
             images: ImageLimits::default(),
             detector: DetectorConfig::default(),
@@ -286,6 +321,40 @@ impl Default for Config {
             redis: RedisConfig::default(),
             milvus: MilvusConfig::default(),
         }
+    }
+}
+
+impl Config {
+    /// This configuration with the passwords in its URLs masked, for logs.
+    pub fn redacted(&self) -> Config {
+        let mut config = self.clone();
+        for url in [
+            &mut config.database.url,
+            &mut config.redis.url,
+            &mut config.milvus.url,
+        ] {
+            *url = redact_url(url);
+        }
+        config
+    }
+}
+
+/// `scheme://user:secret@host` becomes `scheme://user:***@host`.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let userinfo = &rest[..at];
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            if user.len() == userinfo.len() {
+                return url.to_string();
+            }
+            format!("{scheme}://{user}:***{}", &rest[at..])
+        }
+        None => url.to_string(),
     }
 }
 
@@ -361,7 +430,7 @@ impl Config {
 
     /// Refuses values that cannot work, naming the key.
     pub fn validate(&self) -> anyhow::Result<()> {
-        let checks: [(&str, bool); 27] = [
+        let checks: [(&str, bool); 33] = [
             (
                 "recognition.threshold",
                 (-1.0..=1.0).contains(&self.recognition.threshold),
@@ -409,19 +478,55 @@ impl Config {
                 self.triton.health_interval_ms > 0,
             ),
             ("gateway.listen", self.gateway.listen != Some(self.listen)),
+            (
+                "database.url",
+                self.database.url.is_empty() || self.database.url.starts_with("mysql://"),
+            ),
+            ("database.pool_size", self.database.pool_size >= 1),
+            ("database.timeout_ms", self.database.timeout_ms >= 1),
+            (
+                "database.health_interval_ms",
+                self.database.health_interval_ms >= 1,
+            ),
             ("redis.ttl_s", self.redis.ttl_s >= 1),
             ("redis.pool_size", self.redis.pool_size >= 1),
             ("redis.timeout_ms", self.redis.timeout_ms >= 1),
-            ("redis.health_interval_ms", self.redis.health_interval_ms >= 1),
+            (
+                "redis.health_interval_ms",
+                self.redis.health_interval_ms >= 1,
+            ),
             ("milvus.timeout_ms", self.milvus.timeout_ms >= 1),
             ("milvus.hnsw_m", (2..=2048).contains(&self.milvus.hnsw_m)),
             ("milvus.hnsw_ef", self.milvus.hnsw_ef >= 1),
-            ("milvus.health_interval_ms", self.milvus.health_interval_ms >= 1),
             (
-                "milvus.collection",
-                self.milvus.collection.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-                    && self.milvus.collection.len() <= 255
-                    && self.milvus.collection.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "milvus.health_interval_ms",
+                self.milvus.health_interval_ms >= 1,
+            ),
+            (
+                "milvus.collection_prefix",
+                self.milvus
+                    .collection_prefix
+                    .starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                    && self.milvus.collection_prefix.len() <= 190
+                    && self
+                        .milvus
+                        .collection_prefix
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            ),
+            (
+                "milvus.url",
+                self.milvus.url.is_empty()
+                    || self.milvus.url.starts_with("http://")
+                    || self.milvus.url.starts_with("https://"),
+            ),
+            (
+                "redis.url",
+                self.redis.url.is_empty()
+                    || self.redis.url.starts_with("redis://")
+                    || self.redis.url.starts_with("rediss://")
+                    || self.redis.url.starts_with("redis+unix://")
+                    || self.redis.url.starts_with("unix://"),
             ),
             (
                 "triton.url",
@@ -429,7 +534,7 @@ impl Config {
             ),
         ];
         match checks.iter().find(|(_, ok)| !ok) {
-            Some((key, _)) => anyhow::bail!("the configuration value of {key} is out of range"),
+            Some((key, _)) => anyhow::bail!("the configuration value of {key} is out of range or malformed (see deploy/facebank.example.toml)"),
             None => Ok(()),
         }
     }
@@ -465,6 +570,20 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logged_urls_hide_passwords() {
+        assert_eq!(
+            redact_url("mysql://facebank:s3cr@t@db:3306/facebank"),
+            "mysql://facebank:***@db:3306/facebank"
+        );
+        assert_eq!(
+            redact_url("redis://:pw@cache:6379/0"),
+            "redis://:***@cache:6379/0"
+        );
+        assert_eq!(redact_url("mysql://root@db/x"), "mysql://root@db/x");
+        assert_eq!(redact_url("http://milvus:19530"), "http://milvus:19530");
+    }
 
     #[test]
     fn environment_overrides_the_file_which_overrides_the_defaults() {
@@ -504,6 +623,19 @@ mod tests {
             assert!(error.contains("recognition.threshold"), "{error}");
             Ok(())
         });
+        for (key, value) in [
+            ("milvus.url", "127.0.0.1:19530"),
+            ("database.url", "postgres://db/facebank"),
+            ("redis.url", "127.0.0.1:6379"),
+        ] {
+            figment::Jail::expect_with(|jail| {
+                let variable = format!("FACEBANK_{}", key.to_uppercase().replace('.', "__"));
+                jail.set_env(variable, value);
+                let error = Config::load().unwrap_err().to_string();
+                assert!(error.contains(key), "{error}");
+                Ok(())
+            });
+        }
         let zero_side = Config {
             detector: DetectorConfig {
                 longest_side: 0,

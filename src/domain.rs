@@ -19,9 +19,37 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// The collection that always exists, used when a call names none.
+pub const DEFAULT_COLLECTION: &str = "default";
+
+/// The recognition model a collection's embeddings come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelSpec {
+    pub name: String,
+    pub version: String,
+    pub dimension: u32,
+    /// "cosine", the only metric so far.
+    pub metric: String,
+}
+
+/// A named set of persons, searched on its own, pinned to one model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Collection {
+    pub name: String,
+    pub model: ModelSpec,
+    /// The match threshold of searches that give none; `None` means the
+    /// server's configured threshold.
+    pub threshold: Option<f32>,
+    pub created_at: Micros,
+    /// Filled in on reads.
+    pub person_count: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Person {
     pub id: String,
+    /// The collection the person belongs to; never changes.
+    pub collection: String,
     pub external_id: Option<String>,
     pub name: String,
     /// YYYY-MM-DD, or empty.
@@ -41,6 +69,8 @@ pub struct Person {
 pub struct Face {
     pub id: String,
     pub person_id: String,
+    /// The person's collection.
+    pub collection: String,
     pub embedding: Vec<f32>,
     pub model_name: String,
     pub model_version: String,

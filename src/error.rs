@@ -95,6 +95,22 @@ pub enum Error {
     #[error("external id {0:?} is already used by another person")]
     ExternalIdTaken(String),
 
+    #[error("collection {0:?} does not exist")]
+    CollectionNotFound(String),
+
+    #[error("collection {0:?} already exists")]
+    CollectionExists(String),
+
+    #[error(
+        "collection {name:?} holds {persons} persons; set delete_persons to delete them with it"
+    )]
+    CollectionNotEmpty { name: String, persons: usize },
+
+    /// A collection pinned to a model other than the one this server runs,
+    /// or a request that names another model.
+    #[error("{0}")]
+    ModelMismatch(String),
+
     /// A stream went past one of its configured limits.
     #[error("{0}")]
     LimitExceeded(String),
@@ -187,6 +203,10 @@ impl Error {
             Error::FaceNotFound(_) => Reason::FaceNotFound.as_str(),
             Error::PersonHasNoFaces(_) => Reason::PersonHasNoFaces.as_str(),
             Error::ExternalIdTaken(_) => Reason::ExternalIdTaken.as_str(),
+            Error::CollectionNotFound(_) => "COLLECTION_NOT_FOUND",
+            Error::CollectionExists(_) => "COLLECTION_EXISTS",
+            Error::CollectionNotEmpty { .. } => "COLLECTION_NOT_EMPTY",
+            Error::ModelMismatch(_) => "MODEL_MISMATCH",
             Error::LimitExceeded(_) => "STREAM_LIMIT",
             Error::StreamFailed(_) => "STREAM_FAILED",
             Error::Unavailable { .. } => "BACKEND_UNAVAILABLE",

@@ -15,19 +15,23 @@ pub mod ports;
 pub mod tools;
 pub mod transport;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 
 use crate::{
-    app::FaceBank,
+    app::{
+        maintenance::{self, Drift},
+        FaceBank,
+    },
     config::Config,
+    domain::ModelSpec,
     pipeline::{align::DLIB_TEMPLATE, detect::common_input_shapes, Pipeline, RecogniserSpec},
     ports::{
         cache::{CachedRecords, PersonCache, RedisCache},
         index::{MemoryIndex, MilvusIndex, VectorIndex},
         inference::{InferenceEngine, Model, TractEngine, TritonEngine},
-        records::{Records, SqliteRecords},
+        records::{MysqlRecords, Records, SqliteRecords},
     },
 };
 
@@ -70,20 +74,10 @@ pub async fn open_with_engine(
     config: Config,
     engine: Arc<dyn InferenceEngine>,
 ) -> anyhow::Result<Arc<FaceBank>> {
-    let database = config.data_dir.join(DATABASE_FILE);
-    let records = tokio::task::spawn_blocking(move || SqliteRecords::open(&database)).await??;
+    let records = open_records(&config, config.database.migrate_on_start).await?;
     let spec = dlib_recogniser();
-    let index: Arc<dyn VectorIndex> = if config.milvus.url.is_empty() {
-        Arc::new(MemoryIndex::new(spec.dimension))
-    } else {
-        let index = MilvusIndex::open(&config.milvus, spec.dimension)
-            .await
-            .with_context(|| format!("cannot open the Milvus index at {}", config.milvus.url))?;
-        tracing::info!(url = %config.milvus.url, collection = %config.milvus.collection, "Vectors live in Milvus");
-        Arc::new(index)
-    };
+    let index = open_index(&config).await?;
 
-    let records: Arc<dyn Records> = Arc::new(records);
     let cache = open_cache(&config).await?;
     let pipeline = Pipeline::new(&config, engine, spec);
     let bank = match cache {
@@ -96,6 +90,129 @@ pub async fn open_with_engine(
     let faces = bank.rebuild_index().await?;
     tracing::info!(faces, "Vector index rebuilt from the database");
     Ok(Arc::new(bank))
+}
+
+/// The vector index the configuration names: Milvus when `milvus.url` is set,
+/// otherwise the exact index in process.
+pub async fn open_index(config: &Config) -> anyhow::Result<Arc<dyn VectorIndex>> {
+    if config.milvus.url.is_empty() {
+        return Ok(Arc::new(MemoryIndex::new()));
+    }
+    Ok(Arc::new(open_milvus(config).await?))
+}
+
+async fn open_milvus(config: &Config) -> anyhow::Result<MilvusIndex> {
+    let index = MilvusIndex::open(&config.milvus).await.with_context(|| {
+        format!(
+            "cannot open the Milvus index at {}",
+            config.redacted().milvus.url
+        )
+    })?;
+    tracing::info!(url = %config.redacted().milvus.url, prefix = %config.milvus.collection_prefix, "Vectors live in Milvus");
+    Ok(index)
+}
+
+/// Compares the configured vector index with the database (`facebank
+/// reconcile`); with `repair`, writes the missing vectors and removes the
+/// stray ones.
+pub async fn reconcile(config: &Config, repair: bool) -> anyhow::Result<Drift> {
+    let (records, index, collections) = open_for_maintenance(config).await?;
+    let model = dlib_recogniser().name;
+    let settle = Duration::from_secs(2);
+    Ok(maintenance::reconcile(&*records, &index, &collections, &model, repair, settle).await?)
+}
+
+/// Rebuilds the configured vector index from the database (`facebank
+/// reindex`): every face's vector is written again and stray ones removed;
+/// with `recreate`, the collection is dropped and created anew first (to
+/// apply changed index settings; searches miss faces until it is done).
+pub async fn reindex(config: &Config, recreate: bool) -> anyhow::Result<(usize, Drift)> {
+    let (records, index, collections) = open_for_maintenance(config).await?;
+    let spec = dlib_recogniser();
+    if recreate {
+        for collection in &collections {
+            index.recreate(collection, spec.dimension).await?;
+        }
+    }
+    let loaded = maintenance::load_all(&*records, &index, &collections, &spec.name).await?;
+    let settle = Duration::from_secs(2);
+    let drift =
+        maintenance::reconcile(&*records, &index, &collections, &spec.name, true, settle).await?;
+    Ok((loaded, drift))
+}
+
+/// The records, the Milvus index and the collections this build's model
+/// serves, made ready in it.
+async fn open_for_maintenance(
+    config: &Config,
+) -> anyhow::Result<(Arc<dyn Records>, MilvusIndex, Vec<String>)> {
+    if config.milvus.url.is_empty() {
+        anyhow::bail!(
+            "no vector index to maintain: the in-process index is loaded from the database at \
+             every start. reconcile and reindex work on Milvus (set milvus.url)"
+        );
+    }
+    if !config.database.url.is_empty() {
+        // The SQLite file is created on demand; a server database is not.
+    } else if !config.data_dir.join(DATABASE_FILE).exists() {
+        anyhow::bail!(
+            "there is no database at {}",
+            config.data_dir.join(DATABASE_FILE).display()
+        );
+    }
+    let records = open_records(config, false).await?;
+    let index = open_milvus(config).await?;
+    let spec = dlib_recogniser();
+    let served = ModelSpec {
+        name: spec.name,
+        version: spec.version,
+        dimension: u32::try_from(spec.dimension).unwrap_or(u32::MAX),
+        metric: app::COSINE.into(),
+    };
+    let collections = maintenance::prepare_collections(&*records, &index, &served).await?;
+    Ok((
+        records,
+        index,
+        collections.into_iter().map(|c| c.name).collect(),
+    ))
+}
+
+/// The records database the configuration names: MySQL when `database.url`
+/// is set, otherwise the SQLite file in the data directory (always migrated).
+pub async fn open_records(config: &Config, migrate: bool) -> anyhow::Result<Arc<dyn Records>> {
+    if config.database.url.is_empty() {
+        let database = config.data_dir.join(DATABASE_FILE);
+        let records = tokio::task::spawn_blocking(move || SqliteRecords::open(&database)).await??;
+        return Ok(Arc::new(records));
+    }
+    let url = config.redacted().database.url;
+    let records = MysqlRecords::new(&config.database)?;
+    if migrate {
+        let applied = records
+            .migrate(&config.database.url)
+            .await
+            .with_context(|| format!("cannot migrate the database at {url}"))?;
+        tracing::info!(%url, ?applied, "Records live in MySQL; migrations applied");
+    } else {
+        tracing::info!(%url, "Records live in MySQL");
+    }
+    Ok(Arc::new(records))
+}
+
+/// Applies pending migrations to the configured database (`facebank
+/// migrate`); returns the versions applied.
+pub async fn migrate(config: &Config) -> anyhow::Result<Vec<String>> {
+    if config.database.url.is_empty() {
+        std::fs::create_dir_all(&config.data_dir)?;
+        open_records(config, true).await?;
+        return Ok(Vec::new());
+    }
+    let records = MysqlRecords::new(&config.database)?;
+    let url = config.redacted().database.url;
+    records
+        .migrate(&config.database.url)
+        .await
+        .with_context(|| format!("cannot migrate the database at {url}"))
 }
 
 /// The person cache, when `redis.url` is set. A cache that does not answer

@@ -31,6 +31,25 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Applies pending database migrations and exits (the server also does
+    /// at start unless `database.migrate_on_start` is false).
+    Migrate,
+    /// Compares the vector index (Milvus) with the database and reports
+    /// vectors without rows and rows without vectors; exits 1 when they
+    /// differ.
+    Reconcile {
+        /// Also repair: write the missing vectors, remove the stray ones.
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Rebuilds the vector index (Milvus) from the database: writes every
+    /// face's vector again and removes vectors that have no row.
+    Reindex {
+        /// Drop the collection and create it anew first, e.g. after changing
+        /// milvus.hnsw_*; searches miss faces until the rebuild is done.
+        #[arg(long)]
+        recreate: bool,
+    },
     /// Measures the pipeline's stages, Recognize latency and throughput, and
     /// memory; prints a report.
     Bench(facebank::tools::bench::BenchArgs),
@@ -85,14 +104,68 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             serve(config).await
         }
+        Command::Migrate => {
+            let config = Config::load().context("invalid configuration")?;
+            let applied = facebank::migrate(&config).await?;
+            if applied.is_empty() {
+                println!("The database is up to date.");
+            }
+            for version in applied {
+                println!("applied {version}");
+            }
+            Ok(())
+        }
+        Command::Reconcile { repair } => {
+            let config = Config::load().context("invalid configuration")?;
+            let drift = facebank::reconcile(&config, repair).await?;
+            print_drift(&drift);
+            if drift.is_clean() || repair {
+                Ok(())
+            } else {
+                anyhow::bail!("the vector index differs from the database; `facebank reconcile --repair` repairs it")
+            }
+        }
+        Command::Reindex { recreate } => {
+            let config = Config::load().context("invalid configuration")?;
+            let (loaded, drift) = facebank::reindex(&config, recreate).await?;
+            println!("wrote {loaded} vectors from the database");
+            println!(
+                "removed {} vectors without a row",
+                drift.vectors_without_rows.len()
+            );
+            Ok(())
+        }
         Command::Bench(args) => facebank::tools::bench::run(args).await,
         Command::Calibrate(args) => facebank::tools::calibrate::run(args).await,
         Command::Client(command) => facebank::tools::client::run(cli.server, command).await,
     }
 }
 
+fn print_drift(drift: &facebank::app::maintenance::Drift) {
+    println!(
+        "{} faces in the database, {} vectors in the index",
+        drift.faces, drift.vectors
+    );
+    let verb = if drift.repaired { "written" } else { "missing" };
+    println!(
+        "{} rows without a vector ({verb})",
+        drift.rows_without_vectors.len()
+    );
+    for id in &drift.rows_without_vectors {
+        println!("  row without vector: {id}");
+    }
+    let verb = if drift.repaired { "removed" } else { "stray" };
+    println!(
+        "{} vectors without a row ({verb})",
+        drift.vectors_without_rows.len()
+    );
+    for id in &drift.vectors_without_rows {
+        println!("  vector without row: {id}");
+    }
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
-    tracing::info!(?config, "Starting facebank");
+    tracing::info!(config = ?config.redacted(), "Starting facebank");
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

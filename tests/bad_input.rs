@@ -210,6 +210,7 @@ async fn faceless_photos_give_no_face_in_recognize_and_an_error_in_verify() {
     let verified = server
         .client()
         .verify(pb::VerifyRequest {
+            collection: String::new(),
             image: image_bytes(faceless()),
             reference: Some(pb::verify_request::Reference::OtherImage(
                 image(ONE_FACE).unwrap(),
@@ -259,6 +260,7 @@ async fn unknown_and_malformed_ids_are_not_found_and_invalid() {
     let verify = server
         .client()
         .verify(pb::VerifyRequest {
+            collection: String::new(),
             image: image(ONE_FACE),
             reference: Some(pb::verify_request::Reference::PersonId(unknown)),
             threshold: None,
@@ -339,6 +341,7 @@ async fn missing_and_out_of_range_request_fields_are_invalid_arguments() {
             .unwrap_err(),
         client
             .list_persons(pb::ListPersonsRequest {
+                collection: String::new(),
                 page_size: 10,
                 page_token: "garbage".into(),
             })
@@ -563,6 +566,7 @@ async fn errors_name_the_field_at_fault() {
 
     let other_image = client
         .verify(pb::VerifyRequest {
+            collection: String::new(),
             image: image(ONE_FACE),
             reference: Some(pb::verify_request::Reference::OtherImage(
                 pb::Image::default(),
@@ -585,6 +589,7 @@ async fn errors_name_the_field_at_fault() {
         .unwrap_err();
     let no_faces = client
         .verify(pb::VerifyRequest {
+            collection: String::new(),
             image: image(ONE_FACE),
             reference: Some(pb::verify_request::Reference::PersonId(faceless_person.id)),
             threshold: None,

@@ -119,7 +119,7 @@ async fn cached_entry(redis: &Redis, id: &str) -> Option<String> {
     redis
         .connection()
         .await
-        .get(format!("{PREFIX}person:v1:{id}"))
+        .get(format!("{PREFIX}person:v2:{id}"))
         .await
         .unwrap()
 }
@@ -169,7 +169,7 @@ async fn person_reads_are_served_from_the_cache() {
     let _: () = redis
         .connection()
         .await
-        .set(format!("{PREFIX}person:v1:{}", person.id), planted)
+        .set(format!("{PREFIX}person:v2:{}", person.id), planted)
         .await
         .unwrap();
     assert_eq!(

@@ -84,6 +84,7 @@ async fn listing_pages_through_every_person_once_in_creation_order() {
         let page = server
             .client()
             .list_persons(pb::ListPersonsRequest {
+                collection: String::new(),
                 page_size: 3,
                 page_token: token.clone(),
             })

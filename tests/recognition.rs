@@ -65,6 +65,7 @@ async fn a_lower_minimum_similarity_admits_weaker_matches() {
     let reply = server
         .client()
         .recognize(pb::RecognizeRequest {
+            collection: String::new(),
             image: common::image(NEVER_REGISTERED),
             max_faces: 0,
             top_k: 3,
@@ -273,6 +274,7 @@ async fn a_person_with_many_faces_does_not_crowd_others_out_of_the_top_k() {
     let reply = server
         .client()
         .recognize(pb::RecognizeRequest {
+            collection: String::new(),
             image: common::image(ANGELINA[2]),
             max_faces: 0,
             top_k: 2,

@@ -91,7 +91,7 @@ fn with_clip_options(
     frames
         .into_iter()
         .map(|frame| pb::RecognizeClipRequest {
-            options,
+            options: options.clone(),
             frame: Some(frame),
         })
         .collect()
@@ -145,6 +145,7 @@ async fn a_clip_panning_across_six_people_gives_six_tracks_spanning_it() {
     // scores 0.921 against "Right top"; the registered crops themselves score
     // above 0.98.
     let options = pb::ClipOptions {
+        collection: String::new(),
         min_similarity: Some(0.95),
     };
 
@@ -310,6 +311,7 @@ async fn a_busy_live_stream_drops_frames_only_when_asked_and_says_so() {
             .enumerate()
             .map(|(i, f)| pb::RecognizeFramesRequest {
                 options: Some(pb::LiveOptions {
+                    collection: String::new(),
                     min_similarity: None,
                     drop_frames_when_busy: drop,
                 }),

@@ -35,6 +35,7 @@ async fn verify_over_the_labelled_pairs_is_at_least_as_accurate_as_measured() {
         async move {
             let reply = client
                 .verify(pb::VerifyRequest {
+                    collection: String::new(),
                     image: image(a),
                     reference: Some(pb::verify_request::Reference::OtherImage(image(b).unwrap())),
                     threshold: None,
@@ -77,6 +78,7 @@ async fn verify_against_a_registered_person_uses_their_most_similar_face() {
         async move {
             client
                 .verify(pb::VerifyRequest {
+                    collection: String::new(),
                     image: image(photo),
                     reference: Some(pb::verify_request::Reference::PersonId(person_id)),
                     threshold,

@@ -88,8 +88,16 @@ impl FaceBank {
     ) -> Result<PendingRegistration> {
         let (person, is_new) = match target {
             RegistrationTarget::Existing(id) => (self.person_in("person_id", &id).await?, false),
-            RegistrationTarget::New(fields) => (new_person(fields)?, true),
+            RegistrationTarget::New(fields) => {
+                let collection = self
+                    .collection_in("person.collection", &fields.collection)
+                    .await?;
+                (new_person(fields, &collection)?, true)
+            }
         };
+        // Only a collection of this server's model takes its faces.
+        self.collection_in("person.collection", &person.collection)
+            .await?;
         let registered_images = match is_new {
             true => HashMap::new(),
             false => {
@@ -124,7 +132,7 @@ impl FaceBank {
         }
         match self.face_to_register(bytes, pending.largest).await {
             Ok(face) => {
-                let record = self.face_record(&pending.person.id, face, digest.clone());
+                let record = self.face_record(&pending.person, face, digest.clone());
                 pending.registered_images.insert(digest, record.id.clone());
                 pending.faces.push(record);
             }
@@ -232,11 +240,12 @@ impl FaceBank {
             .ok_or_else(|| Error::internal("the recogniser returned no embedding"))
     }
 
-    fn face_record(&self, person_id: &str, face: EmbeddedFace, image_sha256: String) -> Face {
+    fn face_record(&self, person: &Person, face: EmbeddedFace, image_sha256: String) -> Face {
         let model = self.pipeline.recogniser();
         Face {
             id: new_id(),
-            person_id: person_id.to_string(),
+            person_id: person.id.clone(),
+            collection: person.collection.clone(),
             embedding: face.embedding,
             model_name: model.name.clone(),
             model_version: model.version.clone(),
@@ -272,8 +281,7 @@ impl FaceBank {
                 .await;
 
             if stored.is_err() && indexed.load(Ordering::SeqCst) {
-                let ids: Vec<String> = faces.iter().map(|f| f.id.clone()).collect();
-                if let Err(error) = index.delete(&ids).await {
+                if let Err(error) = delete_vectors(&index, faces).await {
                     tracing::error!(%error, "Could not remove vectors of a failed registration");
                 }
             }
@@ -285,8 +293,17 @@ impl FaceBank {
 
 /// Removes the vectors of faces whose rows are being deleted.
 pub(super) async fn delete_vectors(index: &Arc<dyn VectorIndex>, faces: Vec<Face>) -> Result<()> {
-    let ids: Vec<String> = faces.into_iter().map(|f| f.id).collect();
-    index.delete(&ids).await
+    let mut by_collection: HashMap<String, Vec<String>> = HashMap::new();
+    for face in faces {
+        by_collection
+            .entry(face.collection)
+            .or_default()
+            .push(face.id);
+    }
+    for (collection, ids) in by_collection {
+        index.delete(&collection, &ids).await?;
+    }
+    Ok(())
 }
 
 fn hex(bytes: &[u8]) -> String {

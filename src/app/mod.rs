@@ -2,7 +2,9 @@
 //! pipeline and the ports, with no knowledge of the transport or of which
 //! backend implements a port.
 
+mod collections;
 mod faces;
+pub mod maintenance;
 mod persons;
 mod recognition;
 mod streams;
@@ -10,6 +12,7 @@ mod streams;
 use std::sync::Arc;
 
 pub use self::{
+    collections::COSINE,
     faces::{PendingRegistration, Registration, RegistrationTarget},
     persons::{PersonField, PersonPage},
     recognition::{DetectOutcome, Match, RecognisedFace, Recognition, Reference, Verification},
@@ -22,7 +25,7 @@ use crate::{
     config::Config,
     error::Result,
     pipeline::Pipeline,
-    ports::{cache::PersonCache, index::IndexEntry, index::VectorIndex, records::Records},
+    ports::{cache::PersonCache, index::VectorIndex, records::Records},
 };
 
 /// Runs a write to its end on a task of its own. A caller that goes away
@@ -38,9 +41,6 @@ where
         .map_err(crate::error::Error::internal)?
 }
 
-/// Faces read per query while the index is rebuilt.
-const REBUILD_PAGE: usize = 2000;
-
 pub struct FaceBank {
     config: Config,
     pipeline: Pipeline,
@@ -49,6 +49,9 @@ pub struct FaceBank {
     /// The person cache in front of `records`, when one is configured: kept
     /// here for health reports.
     cache: Option<Arc<dyn PersonCache>>,
+    /// The collections this server has served, by name: a call's collection
+    /// is looked up here before the database.
+    collections: std::sync::RwLock<std::collections::HashMap<String, crate::domain::Collection>>,
 }
 
 impl FaceBank {
@@ -64,6 +67,7 @@ impl FaceBank {
             records,
             index,
             cache: None,
+            collections: Default::default(),
         }
     }
 
@@ -75,6 +79,10 @@ impl FaceBank {
 
     pub fn index(&self) -> &Arc<dyn VectorIndex> {
         &self.index
+    }
+
+    pub fn records(&self) -> &Arc<dyn Records> {
+        &self.records
     }
 
     pub fn cache(&self) -> Option<&Arc<dyn PersonCache>> {
@@ -89,31 +97,49 @@ impl FaceBank {
         &self.pipeline
     }
 
-    /// Loads every stored face of the current recogniser into the vector
-    /// index; returns how many there were.
-    pub async fn rebuild_index(&self) -> Result<usize> {
-        let model = &self.pipeline.recogniser().name;
-        let mut after: Option<String> = None;
-        let mut loaded = 0;
-        loop {
-            let page = self
-                .records
-                .faces_page(after.as_deref(), REBUILD_PAGE)
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id.clone());
-            let entries: Vec<IndexEntry> = page
-                .into_iter()
-                .filter(|face| &face.model_name == model)
-                .map(|face| IndexEntry {
-                    face_id: face.id,
-                    person_id: face.person_id,
-                    embedding: face.embedding,
-                })
-                .collect();
-            loaded += entries.len();
-            self.index.upsert(entries).await?;
+    /// Fails while the vector index cannot be used. An index whose server
+    /// came back without its collection gets it back, loaded from the
+    /// records, without a restart.
+    pub async fn check_index(&self) -> Result<()> {
+        let error = match self.index.check().await {
+            Ok(_) => return Ok(()),
+            Err(error) => error,
+        };
+        if !self.index.recover().await.unwrap_or(false) {
+            return Err(error);
         }
-        Ok(loaded)
+        tracing::warn!("The vector index came back empty; loading it from the database");
+        let faces = self.rebuild_index().await?;
+        tracing::info!(faces, "Vector index loaded again from the database");
+        Ok(())
+    }
+
+    /// Brings the vector index in step with the records at start: an index
+    /// in process is loaded with every face of the current recogniser; one on
+    /// a server keeps what it has and gets only what is missing, and loses
+    /// vectors that have no row. Returns how many faces the index serves.
+    pub async fn rebuild_index(&self) -> Result<usize> {
+        let collections = self.prepare_collections().await?;
+        let model = &self.pipeline.recogniser().name;
+        if self.index.backend().is_none() {
+            return maintenance::load_all(&*self.records, &*self.index, &collections, model).await;
+        }
+        let drift = maintenance::reconcile(
+            &*self.records,
+            &*self.index,
+            &collections,
+            model,
+            true,
+            std::time::Duration::from_secs(1),
+        )
+        .await?;
+        if !drift.is_clean() {
+            tracing::warn!(
+                rows_without_vectors = drift.rows_without_vectors.len(),
+                vectors_without_rows = drift.vectors_without_rows.len(),
+                "The vector index had drifted from the database; repaired"
+            );
+        }
+        Ok(drift.faces)
     }
 }

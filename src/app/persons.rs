@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::{detached, faces::delete_vectors, FaceBank};
 use crate::{
-    domain::{new_id, now_micros, Person},
+    domain::{new_id, now_micros, Collection, Person},
     error::{Error, Result},
     ports::index::IndexEntry,
 };
@@ -95,7 +95,10 @@ pub struct PersonPage {
 
 impl FaceBank {
     pub async fn create_person(&self, fields: Person) -> Result<Person> {
-        let person = new_person(fields)?;
+        let collection = self
+            .collection_in("person.collection", &fields.collection)
+            .await?;
+        let person = new_person(fields, &collection)?;
         self.records.create_person(&person).await?;
         Ok(person)
     }
@@ -113,7 +116,13 @@ impl FaceBank {
             .ok_or_else(|| Error::PersonNotFound(id.to_string()))
     }
 
-    pub async fn list_persons(&self, page_size: i32, page_token: &str) -> Result<PersonPage> {
+    pub async fn list_persons(
+        &self,
+        collection: &str,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<PersonPage> {
+        let collection = self.collection_in("collection", collection).await?;
         let limit = match page_size {
             ..0 => return Err(Error::invalid("page_size", "must not be negative")),
             0 => DEFAULT_PAGE,
@@ -126,7 +135,7 @@ impl FaceBank {
 
         let mut persons = self
             .records
-            .list_persons(after.as_deref(), limit + 1)
+            .list_persons(&collection.name, after.as_deref(), limit + 1)
             .await?;
         let next_page_token = if persons.len() > limit {
             persons.truncate(limit);
@@ -152,6 +161,12 @@ impl FaceBank {
         mask: &[PersonField],
     ) -> Result<Person> {
         let mut person = self.person_in("person.id", id).await?;
+        if !changes.collection.is_empty() && changes.collection != person.collection {
+            return Err(Error::invalid(
+                "person.collection",
+                "a person stays in the collection they were created in",
+            ));
+        }
 
         let fields: Vec<PersonField> = if mask.is_empty() {
             PersonField::ALL
@@ -208,25 +223,20 @@ impl FaceBank {
         let Ok(faces) = self.records.faces_of(person_id).await else {
             return;
         };
-        let entries = faces
-            .into_iter()
-            .map(|f| IndexEntry {
-                face_id: f.id,
-                person_id: f.person_id,
-                embedding: f.embedding,
-            })
-            .collect();
+        let entries = faces.into_iter().map(IndexEntry::from).collect();
         if let Err(error) = self.index.upsert(entries).await {
             tracing::warn!(%error, person_id, "Could not restore vectors after a failed delete");
         }
     }
 }
 
-/// A new person from the caller's fields, with id and times set.
-pub(super) fn new_person(fields: Person) -> Result<Person> {
+/// A new person of `collection` from the caller's fields, with id and times
+/// set.
+pub(super) fn new_person(fields: Person, collection: &Collection) -> Result<Person> {
     let now = now_micros();
     Ok(Person {
         id: new_id(),
+        collection: collection.name.clone(),
         created_at: now,
         updated_at: now,
         face_count: 0,

@@ -53,13 +53,16 @@ pub struct DetectOutcome {
 }
 
 impl FaceBank {
+    /// Every face of `image` and the persons of `collection` it matches.
     pub async fn recognize(
         &self,
+        collection: &str,
         image: Bytes,
         max_faces: i32,
         top_k: i32,
         min_similarity: Option<f32>,
     ) -> Result<Recognition> {
+        let collection = self.collection_in("collection", collection).await?;
         let max_faces = count("max_faces", max_faces)?;
         let top_k = match count("top_k", top_k)? {
             0 => 1,
@@ -74,7 +77,7 @@ impl FaceBank {
             }
             k => k,
         };
-        let threshold = self.threshold("min_similarity", min_similarity)?;
+        let threshold = self.threshold_in(&collection, "min_similarity", min_similarity)?;
 
         let image = self.pipeline.decode(image).await?;
         let faces = self
@@ -82,7 +85,9 @@ impl FaceBank {
             .embed_faces(&image, Selection::All { max_faces })
             .await?;
         let queries: Vec<Vec<f32>> = faces.iter().map(|f| f.embedding.clone()).collect();
-        let hits = self.best_per_person(&queries, top_k, threshold).await?;
+        let hits = self
+            .best_per_person(&collection.name, &queries, top_k, threshold)
+            .await?;
 
         let wanted: HashSet<String> = hits.iter().flatten().map(|h| h.person_id.clone()).collect();
         let persons: HashMap<String, Person> = self
@@ -123,13 +128,17 @@ impl FaceBank {
     /// with many faces), the index is asked again for more.
     async fn best_per_person(
         &self,
+        collection: &str,
         queries: &[Vec<f32>],
         top_k: usize,
         threshold: f32,
     ) -> Result<Vec<Vec<Hit>>> {
         let mut limit = top_k * OVERSAMPLE;
         loop {
-            let hits = self.index.search(queries, limit, threshold).await?;
+            let hits = self
+                .index
+                .search(collection, queries, limit, threshold)
+                .await?;
             let persons = |h: &[Hit]| {
                 h.iter()
                     .map(|hit| &hit.person_id)
@@ -137,7 +146,7 @@ impl FaceBank {
                     .len()
             };
             let enough = hits.iter().all(|h| h.len() < limit || persons(h) >= top_k);
-            if enough || limit >= self.index.len().await? {
+            if enough || limit >= self.index.len(collection).await? {
                 return Ok(hits
                     .into_iter()
                     .map(|h| best_of_each_person(h, top_k))
@@ -149,15 +158,22 @@ impl FaceBank {
 
     /// Compares the largest face of `image` with the largest face of another
     /// image, or with the most similar registered face of a person.
+    /// The threshold and the model are those of `collection`, which a
+    /// reference person must belong to.
     pub async fn verify(
         &self,
+        collection: &str,
         image: Bytes,
         reference: Reference,
         threshold: Option<f32>,
     ) -> Result<Verification> {
-        let threshold = self.threshold("threshold", threshold)?;
+        let collection = self.collection_in("collection", collection).await?;
+        let threshold = self.threshold_in(&collection, "threshold", threshold)?;
         if let Reference::Person(id) = &reference {
             check_id("person_id", id)?;
+            if self.person_in("person_id", id).await?.collection != collection.name {
+                return Err(Error::PersonNotFound(id.clone()));
+            }
         }
 
         let probe = self.largest_face(image).await?;

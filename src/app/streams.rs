@@ -203,13 +203,15 @@ impl FaceBank {
     /// its frames.
     pub async fn recognize_clip<S>(
         &self,
+        collection: &str,
         min_similarity: Option<f32>,
         mut frames: S,
     ) -> Result<ClipRecognition>
     where
         S: Stream<Item = Result<FrameInput>> + Unpin,
     {
-        let threshold = self.threshold("min_similarity", min_similarity)?;
+        let collection = self.collection_in("options.collection", collection).await?;
+        let threshold = self.threshold_in(&collection, "min_similarity", min_similarity)?;
         let mut budget = Budget::new(&self.config.streaming);
         let mut tracker = Tracker::new(self.tracker_config());
         let mut logs: BTreeMap<u64, TrackLog> = BTreeMap::new();
@@ -232,7 +234,10 @@ impl FaceBank {
             let matched = tracker.match_boxes(index, &boxes);
             let ids = tracker.update(index, &boxes, matched, &embeddings);
             let queries: Vec<Embedding> = faces.into_iter().map(|f| f.embedding).collect();
-            let hits = self.index.search(&queries, 1, threshold).await?;
+            let hits = self
+                .index
+                .search(&collection.name, &queries, 1, threshold)
+                .await?;
 
             for (id, hit) in ids.into_iter().zip(hits) {
                 logs.entry(id)
@@ -264,6 +269,7 @@ impl FaceBank {
     /// processed are answered as dropped, all but the newest.
     pub async fn recognize_live<S>(
         &self,
+        collection: &str,
         min_similarity: Option<f32>,
         drop_when_busy: bool,
         mut frames: S,
@@ -272,9 +278,10 @@ impl FaceBank {
         S: Stream<Item = Result<FrameInput>> + Unpin,
     {
         let outcome = async {
-            let threshold = self.threshold("min_similarity", min_similarity)?;
+            let collection = self.collection_in("options.collection", collection).await?;
+            let threshold = self.threshold_in(&collection, "min_similarity", min_similarity)?;
             let mut budget = Budget::new(&self.config.streaming);
-            let mut session = LiveSession::new(self.tracker_config(), threshold);
+            let mut session = LiveSession::new(self.tracker_config(), collection.name, threshold);
 
             while let Some(mut frame) = budget.next(&mut frames).await? {
                 let mut ended = false;
@@ -345,7 +352,10 @@ impl FaceBank {
 
         let ids = session.tracker.update(index, &boxes, matched, &embeddings);
         let queries: Vec<Embedding> = embedded.into_iter().map(|f| f.embedding).collect();
-        let hits = self.index.search(&queries, 1, session.threshold).await?;
+        let hits = self
+            .index
+            .search(&session.collection, &queries, 1, session.threshold)
+            .await?;
         for (&i, hit) in to_embed.iter().zip(hits) {
             let identity = Identity {
                 hit: hit.into_iter().next(),
@@ -454,14 +464,16 @@ impl LiveFrame {
 
 struct LiveSession {
     tracker: Tracker,
+    collection: String,
     threshold: f32,
     identities: HashMap<u64, Identity>,
 }
 
 impl LiveSession {
-    fn new(config: TrackerConfig, threshold: f32) -> Self {
+    fn new(config: TrackerConfig, collection: String, threshold: f32) -> Self {
         LiveSession {
             tracker: Tracker::new(config),
+            collection,
             threshold,
             identities: HashMap::new(),
         }

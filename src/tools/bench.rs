@@ -30,10 +30,10 @@ use tonic::transport::Channel;
 
 use crate::{
     config::Config,
-    domain::{new_id, now_micros, Face, Person},
+    domain::{new_id, now_micros, Face, Person, DEFAULT_COLLECTION},
     pipeline::{detect::Detector, Pipeline, Rect},
     ports::{
-        index::{IndexEntry, MemoryIndex, VectorIndex},
+        index::{IndexEntry, MemoryIndex, MilvusIndex, VectorIndex},
         inference::{InferenceEngine, Model, Outputs, Tensor, TractEngine},
         records::{Records, SqliteRecords},
     },
@@ -65,6 +65,16 @@ pub struct BenchArgs {
     /// cache (`redis.url`, default redis://127.0.0.1:6379/0).
     #[arg(long)]
     pub cache: bool,
+    /// Only RegisterFaces and Recognize on the embedded storage against the
+    /// configured production storage (`database.url`, `redis.url`,
+    /// `milvus.url`), with in-process inference for both; the bench works in
+    /// a collection of its own there and deletes it afterwards.
+    #[arg(long)]
+    pub storage: bool,
+    /// Only index search, in process and, when `milvus.url` is set, in
+    /// Milvus (a collection of its own, dropped afterwards).
+    #[arg(long)]
+    pub index: bool,
 }
 
 const ONE_FACE: &str = "faces/deepface_angelina/1.jpg";
@@ -97,8 +107,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.cache {
         return cache(&config).await;
     }
+    if args.storage {
+        return storage(&args, config).await;
+    }
+    if args.index {
+        return search(&args, &config).await;
+    }
     stages(&args, &config).await?;
-    search(&args).await?;
+    search(&args, &config).await?;
     if !args.stages_only {
         server(&args).await?;
         live(&args).await?;
@@ -189,27 +205,171 @@ where
     Ok(median(samples))
 }
 
-async fn search(args: &BenchArgs) -> anyhow::Result<()> {
-    println!("## Exact index search (median, ms; k = 8, every vector scanned)\n");
-    println!("| faces | 1 query | 6 queries |");
-    println!("| --- | --- | --- |");
+async fn search(args: &BenchArgs, config: &Config) -> anyhow::Result<()> {
+    println!("## Index search (median, ms; k = 8; 128-d synthetic unit vectors)\n");
+    println!("| index | faces | 1 query | 6 queries |");
+    println!("| --- | --- | --- | --- |");
+    let milvus = if config.milvus.url.is_empty() {
+        None
+    } else {
+        let mut milvus = config.milvus.clone();
+        milvus.collection_prefix = format!("bench_{}", uuid::Uuid::now_v7().simple());
+        Some(MilvusIndex::open(&milvus).await?)
+    };
     let mut random = Random(0x5eed);
     for size in [10_000, args.faces.max(10_000)] {
-        let index = MemoryIndex::new(128);
-        let entries = (0..size)
+        let entries: Vec<IndexEntry> = (0..size)
             .map(|i| IndexEntry {
                 face_id: format!("f{i}"),
                 person_id: format!("p{i}"),
+                collection: "bench".into(),
                 embedding: random.unit_vector(128),
             })
             .collect();
-        index.upsert(entries).await?;
         let queries: Vec<Vec<f32>> = (0..6).map(|_| random.unit_vector(128)).collect();
-        let one = time_runs(args.iterations, || index.search(&queries[..1], 8, -1.0)).await?;
-        let six = time_runs(args.iterations, || index.search(&queries, 8, -1.0)).await?;
-        println!("| {size} | {:.2} | {:.2} |", one * 1e3, six * 1e3);
+
+        let index = MemoryIndex::new();
+        index.create_collection("bench", 128).await?;
+        index.upsert(entries.clone()).await?;
+        let one = time_runs(args.iterations, || {
+            index.search("bench", &queries[..1], 8, -1.0)
+        })
+        .await?;
+        let six = time_runs(args.iterations, || index.search("bench", &queries, 8, -1.0)).await?;
+        println!(
+            "| in process (exact) | {size} | {:.2} | {:.2} |",
+            one * 1e3,
+            six * 1e3
+        );
+        drop(index);
+
+        if let Some(milvus) = &milvus {
+            milvus.create_collection("bench", 128).await?;
+            for chunk in entries.chunks(5000) {
+                milvus.upsert(chunk.to_vec()).await?;
+            }
+            milvus.settle("bench", Duration::from_secs(300)).await?;
+            let one = time_runs(args.iterations, || {
+                milvus.search("bench", &queries[..1], 8, -1.0)
+            })
+            .await?;
+            let six = time_runs(args.iterations, || {
+                milvus.search("bench", &queries, 8, -1.0)
+            })
+            .await?;
+            println!(
+                "| Milvus (HNSW, ef {}) | {size} | {:.2} | {:.2} |",
+                config.milvus.hnsw_ef,
+                one * 1e3,
+                six * 1e3
+            );
+            milvus.drop_collection("bench").await?;
+        }
     }
     println!();
+    Ok(())
+}
+
+/// RegisterFaces and Recognize through gRPC on the embedded storage, then on
+/// the configured production storage, both with in-process inference.
+async fn storage(args: &BenchArgs, config: Config) -> anyhow::Result<()> {
+    if config.database.url.is_empty() && config.redis.url.is_empty() && config.milvus.url.is_empty()
+    {
+        bail!(
+            "--storage compares with production storage: set database.url, redis.url or milvus.url"
+        );
+    }
+    let engine = crate::load_tract(&config).await?;
+    println!(
+        "## RegisterFaces and Recognize by storage (in-process inference; {} registrations, {} s per Recognize row)\n",
+        args.iterations, args.seconds
+    );
+    println!("| storage | call | clients | requests | p50 ms | p95 ms | requests/s |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    let photos = [
+        "faces/deepface_angelina/1.jpg",
+        "faces/deepface_jack/1.jpg",
+        "faces/deepface_jennifer/1.jpg",
+        "faces/deepface_angelina/2.jpg",
+    ];
+    for production in [false, true] {
+        let temp = tempfile_dir()?;
+        let mut config = Config {
+            data_dir: temp.path().to_path_buf(),
+            ..config.clone()
+        };
+        let name = if production {
+            let mut parts = Vec::new();
+            if !config.database.url.is_empty() {
+                parts.push("MySQL");
+            }
+            if !config.redis.url.is_empty() {
+                parts.push("Redis");
+            }
+            if !config.milvus.url.is_empty() {
+                parts.push("Milvus");
+            }
+            parts.join(" + ")
+        } else {
+            config.database = Default::default();
+            config.redis = Default::default();
+            config.milvus = Default::default();
+            "SQLite + in process".to_string()
+        };
+        let bank = crate::open_with_engine(config, Arc::clone(&engine)).await?;
+        let collection = format!("bench_{}", uuid::Uuid::now_v7().simple());
+        bank.create_collection(&collection, None, None).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(crate::transport::grpc::serve(
+            Arc::clone(&bank),
+            listener,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        let client = FaceServiceClient::connect(format!("http://{address}")).await?;
+
+        let mut latencies = Vec::new();
+        for i in 0..args.iterations {
+            let photo = photos[i % photos.len()];
+            let person = pb::Person {
+                name: format!("bench {i}"),
+                collection: collection.clone(),
+                ..Default::default()
+            };
+            let started = Instant::now();
+            register_person(&client, &args.data, person, &[photo]).await?;
+            latencies.push(started.elapsed().as_secs_f64());
+        }
+        latencies.sort_by(f64::total_cmp);
+        println!(
+            "| {name} | RegisterFaces (one photo) | 1 | {} | {:.1} | {:.1} | {:.1} |",
+            latencies.len(),
+            percentile(&latencies, 0.5) * 1e3,
+            percentile(&latencies, 0.95) * 1e3,
+            latencies.len() as f64 / latencies.iter().sum::<f64>(),
+        );
+        let bytes = bytes::Bytes::from(std::fs::read(args.data.join(PROBE))?);
+        for clients in [1, 4] {
+            let report = load_in(
+                &client,
+                &collection,
+                bytes.clone(),
+                clients,
+                Duration::from_secs(args.seconds),
+            )
+            .await?;
+            println!(
+                "| {name} | Recognize | {clients} | {} | {:.1} | {:.1} | {:.1} |",
+                report.requests, report.p50_ms, report.p95_ms, report.per_second
+            );
+        }
+        let _ = stop.send(());
+        served.await??;
+        bank.delete_collection(&collection, true).await?;
+    }
     Ok(())
 }
 
@@ -308,10 +468,22 @@ async fn load(
     clients: usize,
     duration: Duration,
 ) -> anyhow::Result<LoadReport> {
+    load_in(client, "", image, clients, duration).await
+}
+
+/// [`load`] searching `collection`.
+async fn load_in(
+    client: &FaceServiceClient<Channel>,
+    collection: &str,
+    image: bytes::Bytes,
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<LoadReport> {
     let started = Instant::now();
     let callers = (0..clients).map(|_| {
         let mut client = client.clone();
         let image = image.clone();
+        let collection = collection.to_string();
         tokio::spawn(async move {
             let mut latencies = Vec::new();
             while started.elapsed() < duration {
@@ -322,6 +494,7 @@ async fn load(
                             content: image.clone(),
                         }),
                         top_k: 1,
+                        collection: collection.clone(),
                         ..Default::default()
                     })
                     .await?;
@@ -438,6 +611,19 @@ async fn register(
     name: &str,
     photos: &[&str],
 ) -> anyhow::Result<()> {
+    let person = pb::Person {
+        name: name.into(),
+        ..Default::default()
+    };
+    register_person(client, data, person, photos).await
+}
+
+async fn register_person(
+    client: &FaceServiceClient<Channel>,
+    data: &Path,
+    person: pb::Person,
+    photos: &[&str],
+) -> anyhow::Result<()> {
     let images = photos
         .iter()
         .map(|p| {
@@ -449,10 +635,7 @@ async fn register(
     client
         .clone()
         .register_faces(pb::RegisterFacesRequest {
-            target: Some(pb::register_faces_request::Target::NewPerson(pb::Person {
-                name: name.into(),
-                ..Default::default()
-            })),
+            target: Some(pb::register_faces_request::Target::NewPerson(person)),
             images,
             face_selection: 0,
         })
@@ -488,7 +671,7 @@ async fn cache(config: &Config) -> anyhow::Result<()> {
     ));
 
     let ids: Vec<String> = sqlite
-        .list_persons(None, 5000)
+        .list_persons(DEFAULT_COLLECTION, None, 5000)
         .await?
         .into_iter()
         .map(|p| p.id)
@@ -556,6 +739,7 @@ async fn fill(dir: &Path, total: usize) -> anyhow::Result<()> {
         let person = Person {
             id: new_id(),
             name: format!("synthetic {written}"),
+            collection: DEFAULT_COLLECTION.into(),
             created_at: now,
             updated_at: now,
             ..Person::default()
@@ -564,6 +748,7 @@ async fn fill(dir: &Path, total: usize) -> anyhow::Result<()> {
             .map(|n| Face {
                 id: new_id(),
                 person_id: person.id.clone(),
+                collection: DEFAULT_COLLECTION.into(),
                 embedding: random.unit_vector(spec.dimension),
                 model_name: spec.name.clone(),
                 model_version: spec.version.clone(),

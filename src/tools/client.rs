@@ -20,6 +20,9 @@ pub struct Server {
         global = true
     )]
     pub server: String,
+    /// The collection to register in, search or list (empty: `default`).
+    #[arg(long, env = "FACEBANK_COLLECTION", default_value = "", global = true)]
+    pub collection: String,
 }
 
 #[derive(clap::Subcommand)]
@@ -101,7 +104,7 @@ pub async fn run(server: Server, command: ClientCommand) -> anyhow::Result<()> {
     let mut client = FaceServiceClient::new(channel)
         .max_decoding_message_size(64 << 20)
         .max_encoding_message_size(64 << 20);
-    call(&mut client, command).await
+    call(&mut client, &server.collection, command).await
 }
 
 async fn health(channel: Channel, service: String) -> anyhow::Result<()> {
@@ -140,8 +143,10 @@ fn explain(status: tonic::Status) -> anyhow::Error {
 
 async fn call(
     client: &mut FaceServiceClient<Channel>,
+    collection: &str,
     command: ClientCommand,
 ) -> anyhow::Result<()> {
+    let collection = collection.to_string();
     match command {
         ClientCommand::Register {
             name,
@@ -157,6 +162,7 @@ async fn call(
                 Some(id) => pb::register_faces_request::Target::PersonId(id),
                 None => pb::register_faces_request::Target::NewPerson(pb::Person {
                     name: name.unwrap_or_default(),
+                    collection,
                     ..Default::default()
                 }),
             };
@@ -203,6 +209,7 @@ async fn call(
                     max_faces: 0,
                     top_k,
                     min_similarity,
+                    collection,
                 })
                 .await
                 .map_err(explain)?
@@ -246,6 +253,7 @@ async fn call(
                     image: Some(image),
                     reference: Some(reference),
                     threshold: None,
+                    collection,
                 })
                 .await
                 .map_err(explain)?
@@ -293,6 +301,7 @@ async fn call(
             let options = pb::LiveOptions {
                 min_similarity,
                 drop_frames_when_busy: drop,
+                collection,
             };
             let frames = match (folder, raw) {
                 (Some(folder), _) => folder_frames(&folder)?,
@@ -302,7 +311,7 @@ async fn call(
             let requests = frames
                 .enumerate()
                 .map(move |(i, frame)| pb::RecognizeFramesRequest {
-                    options: (i == 0).then_some(options),
+                    options: (i == 0).then(|| options.clone()),
                     frame: Some(frame),
                 });
             let mut replies = client
@@ -321,6 +330,7 @@ async fn call(
                     .list_persons(pb::ListPersonsRequest {
                         page_size: 500,
                         page_token: token,
+                        collection: collection.clone(),
                     })
                     .await
                     .map_err(explain)?

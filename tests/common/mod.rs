@@ -14,6 +14,9 @@ use facebank::{
 };
 use tokio::{sync::oneshot, task::JoinHandle};
 use tonic::transport::Channel;
+use tonic_health::pb::{
+    health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
+};
 
 pub use facebank::transport::grpc::pb;
 
@@ -40,9 +43,12 @@ impl TestServer {
         .await
     }
 
-    /// Starts a server with `config`. With `FACEBANK_TEST_INFERENCE=triton` in
-    /// the environment, a configuration that names no Triton server gets the
-    /// shared one, so a whole suite can be run on Triton.
+    /// Starts a server with `config`. The environment can move a whole suite
+    /// onto the production backends: a configuration that names none gets
+    /// the shared Triton with `FACEBANK_TEST_INFERENCE=triton`, the shared
+    /// Milvus (a collection of its own) with `FACEBANK_TEST_INDEX=milvus`, a
+    /// database of its own on MySQL with `FACEBANK_TEST_RECORDS=mysql`, and
+    /// the Redis cache (a key prefix of its own) with `FACEBANK_TEST_CACHE=redis`.
     pub async fn start_with(mut config: Config) -> TestServer {
         if config.triton.url.is_empty()
             && std::env::var("FACEBANK_TEST_INFERENCE").is_ok_and(|e| e == "triton")
@@ -53,7 +59,19 @@ impl TestServer {
             && std::env::var("FACEBANK_TEST_INDEX").is_ok_and(|e| e == "milvus")
         {
             config.milvus.url = shared_milvus().url();
-            config.milvus.collection = Milvus::new_collection_name();
+            config.milvus.collection_prefix = Milvus::new_collection_name();
+        }
+        if config.database.url.is_empty()
+            && std::env::var("FACEBANK_TEST_RECORDS").is_ok_and(|e| e == "mysql")
+        {
+            config.database.url = test_database(&config.data_dir).await;
+        }
+        if config.redis.url.is_empty()
+            && std::env::var("FACEBANK_TEST_CACHE").is_ok_and(|e| e == "redis")
+        {
+            config.redis.url = std::env::var("FACEBANK_TEST_REDIS_URL")
+                .unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into());
+            config.redis.key_prefix = format!("facebank_test:{}:", uuid::Uuid::now_v7().simple());
         }
         config.listen = "127.0.0.1:0".parse().unwrap();
         let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
@@ -204,6 +222,7 @@ pub async fn recognize_bytes(server: &TestServer, bytes: Vec<u8>) -> pb::Recogni
     server
         .client()
         .recognize(pb::RecognizeRequest {
+            collection: String::new(),
             image: image_bytes(bytes),
             max_faces: 0,
             top_k: 3,
@@ -259,6 +278,116 @@ pub async fn persons(server: &TestServer) -> Vec<pb::Person> {
         .expect("ListPersons")
         .into_inner()
         .persons
+}
+
+/// The MySQL/MariaDB server the tests' databases live on
+/// (`FACEBANK_TEST_MYSQL_URL`, default the machine's own server).
+pub fn mysql_server_url() -> String {
+    std::env::var("FACEBANK_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+}
+
+/// A database on the test MySQL server for the server whose data directory is
+/// `data_dir`: the same one each time, so a restarted server finds its records.
+/// Databases of data directories that no longer exist (finished tests) are
+/// dropped first; `scripts/test` drops the rest at the end.
+pub async fn test_database(data_dir: &Path) -> String {
+    test_database_on(&mysql_server_url(), data_dir).await
+}
+
+/// [`test_database`] on the server at `server` (`mysql://user@host:port`).
+pub async fn test_database_on(server: &str, data_dir: &Path) -> String {
+    use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl, SimpleAsyncConnection};
+    use sha2::Digest;
+
+    let path = std::path::absolute(data_dir).unwrap().display().to_string();
+    let digest = sha2::Sha256::digest(path.as_bytes());
+    let name = format!(
+        "facebank_test_{}",
+        digest[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    let mut conn = AsyncMysqlConnection::establish(server)
+        .await
+        .unwrap_or_else(|e| panic!("the test MySQL server {server} answers: {e}"));
+
+    #[derive(diesel::QueryableByName)]
+    struct Schema {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        schema_name: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        schema_comment: String,
+    }
+    let schemas: Vec<Schema> = diesel::sql_query(
+        "SELECT SCHEMA_NAME AS schema_name, SCHEMA_COMMENT AS schema_comment \
+         FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'facebank\\_test\\_%'",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap();
+    for schema in schemas {
+        if schema.schema_name != name && !Path::new(&schema.schema_comment).exists() {
+            let _ = conn
+                .batch_execute(&format!("DROP DATABASE IF EXISTS `{}`", schema.schema_name))
+                .await;
+        }
+    }
+    conn.batch_execute(&format!(
+        "CREATE DATABASE IF NOT EXISTS `{name}` COMMENT '{}'",
+        path.replace('\\', "\\\\").replace('\'', "''")
+    ))
+    .await
+    .unwrap();
+    format!("{server}/{name}")
+}
+
+/// The state of one health entry; `None` while it is unset.
+pub async fn health(server: &TestServer, entry: &str) -> Option<ServingStatus> {
+    let reply = HealthClient::new(server.channel().await)
+        .check(HealthCheckRequest {
+            service: entry.into(),
+        })
+        .await;
+    match reply {
+        Ok(reply) => Some(ServingStatus::try_from(reply.into_inner().status).unwrap()),
+        Err(status) if status.code() == tonic::Code::NotFound => None,
+        Err(status) => panic!("health check of {entry:?}: {status:?}"),
+    }
+}
+
+/// Polls a health entry until it reads `wanted` (the watchers check every
+/// `health_interval_ms`); fails the test after 20 s.
+pub async fn wait_for_health(server: &TestServer, entry: &str, wanted: ServingStatus) {
+    for _ in 0..200 {
+        if health(server, entry).await == Some(wanted) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the health entry {entry:?} never became {wanted:?}");
+}
+
+/// A private MariaDB server run by `scripts/mariadb.sh`, for tests that stop
+/// it under a running facebank.
+#[derive(Debug, Clone, Copy)]
+pub struct Mariadb {
+    pub port: u16,
+}
+
+impl Mariadb {
+    pub fn url(&self) -> String {
+        format!("mysql://root@127.0.0.1:{}", self.port)
+    }
+
+    pub fn start(&self) {
+        run_script("mariadb.sh", "start", &[("MARIADB_PORT", self.port)]);
+    }
+
+    pub fn stop(&self) {
+        run_script("mariadb.sh", "stop", &[("MARIADB_PORT", self.port)]);
+    }
 }
 
 /// A real Triton Inference Server run by `scripts/triton.sh` on loopback ports.
@@ -353,7 +482,9 @@ pub fn shared_milvus() -> Milvus {
 /// Runs `scripts/NAME ACTION` with the given ports in its environment, and
 /// fails the test with its output unless it succeeds.
 fn run_script(name: &str, action: &str, ports: &[(&str, u16)]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join(name);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join(name);
     let mut command = std::process::Command::new("bash");
     command.arg(script).arg(action);
     for (variable, port) in ports {

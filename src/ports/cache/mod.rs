@@ -27,7 +27,7 @@ use async_trait::async_trait;
 pub use self::redis::RedisCache;
 use super::records::{BeforeCommit, Records};
 use crate::{
-    domain::{Face, Person},
+    domain::{Collection, Face, Person},
     error::Result,
 };
 
@@ -66,7 +66,9 @@ pub trait PersonCache: Send + Sync + 'static {
 /// so a panic elsewhere cannot leave it half done: a poisoned lock is used as
 /// it is.
 fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Records whose person reads go through a cache.
@@ -192,8 +194,41 @@ impl Records for CachedRecords {
         self.persons_through_cache(&unique).await
     }
 
-    async fn list_persons(&self, after: Option<&str>, limit: usize) -> Result<Vec<Person>> {
-        self.records.list_persons(after, limit).await
+    async fn create_collection(&self, collection: &Collection) -> Result<()> {
+        self.records.create_collection(collection).await
+    }
+
+    async fn collection(&self, name: &str) -> Result<Option<Collection>> {
+        self.records.collection(name).await
+    }
+
+    async fn collections(&self) -> Result<Vec<Collection>> {
+        self.records.collections().await
+    }
+
+    async fn delete_collection(
+        &self,
+        name: &str,
+        delete_persons: bool,
+        before_commit: BeforeCommit<'_>,
+    ) -> Result<Option<Vec<String>>> {
+        let deleted = self
+            .records
+            .delete_collection(name, delete_persons, before_commit)
+            .await;
+        if let Ok(Some(ids)) = &deleted {
+            self.invalidate(ids.clone()).await;
+        }
+        deleted
+    }
+
+    async fn list_persons(
+        &self,
+        collection: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Person>> {
+        self.records.list_persons(collection, after, limit).await
     }
 
     async fn update_person(&self, person: &Person) -> Result<bool> {
@@ -248,5 +283,17 @@ impl Records for CachedRecords {
 
     async fn faces_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<Face>> {
         self.records.faces_page(after, limit).await
+    }
+
+    async fn existing_faces(&self, ids: &[String]) -> Result<Vec<String>> {
+        self.records.existing_faces(ids).await
+    }
+
+    fn backend(&self) -> Option<&'static str> {
+        self.records.backend()
+    }
+
+    async fn check(&self) -> Result<()> {
+        self.records.check().await
     }
 }

@@ -1,6 +1,6 @@
 //! The person cache in Redis, through a `bb8-redis` pool.
 //!
-//! Keys, under the configured prefix: `person:v1:{id}` holds the person as
+//! Keys, under the configured prefix: `person:v2:{id}` holds the person as
 //! JSON of [`CachedPerson`] with the configured TTL; `person-gen:{id}` is the
 //! id's write generation, bumped by every invalidation. A fill is one Lua
 //! script that stores each person only while its generation is unchanged.
@@ -47,6 +47,7 @@ return 0
 #[derive(Serialize, Deserialize)]
 struct CachedPerson {
     id: String,
+    collection: String,
     external_id: Option<String>,
     name: String,
     birthdate: String,
@@ -64,6 +65,7 @@ impl From<&Person> for CachedPerson {
     fn from(p: &Person) -> Self {
         CachedPerson {
             id: p.id.clone(),
+            collection: p.collection.clone(),
             external_id: p.external_id.clone(),
             name: p.name.clone(),
             birthdate: p.birthdate.clone(),
@@ -83,6 +85,7 @@ impl From<CachedPerson> for Person {
     fn from(c: CachedPerson) -> Self {
         Person {
             id: c.id,
+            collection: c.collection,
             external_id: c.external_id,
             name: c.name,
             birthdate: c.birthdate,
@@ -115,6 +118,9 @@ impl RedisCache {
         let pool = Pool::builder()
             .max_size(config.pool_size)
             .connection_timeout(timeout)
+            // A refused connection or a wrong password is reported as such at
+            // once, not as a timeout after retrying.
+            .retry_connection(false)
             .build_unchecked(manager);
         Ok(RedisCache {
             pool,
@@ -125,7 +131,7 @@ impl RedisCache {
     }
 
     fn person_key(&self, id: &str) -> String {
-        format!("{}person:v1:{id}", self.prefix)
+        format!("{}person:v2:{id}", self.prefix)
     }
 
     fn generation_key(&self, id: &str) -> String {

@@ -3,7 +3,11 @@
 //! length). Exact, and fast enough for the hundred-thousand-face collections an
 //! embedded deployment holds.
 
-use std::{cmp::Ordering, collections::BinaryHeap, collections::HashMap, sync::RwLock};
+use std::{
+    cmp::Ordering,
+    collections::{BinaryHeap, HashMap},
+    sync::{PoisonError, RwLock},
+};
 
 use async_trait::async_trait;
 
@@ -11,26 +15,48 @@ use super::{Hit, IndexEntry, VectorIndex};
 use crate::error::{Error, Result};
 
 pub struct MemoryIndex {
-    dimension: usize,
-    inner: RwLock<Matrix>,
+    collections: RwLock<HashMap<String, Matrix>>,
 }
 
-#[derive(Default)]
 struct Matrix {
+    dimension: usize,
     vectors: Vec<f32>,
     /// Face id and person id of each row.
     rows: Vec<(String, String)>,
     position: HashMap<String, usize>,
 }
 
+impl Default for MemoryIndex {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl MemoryIndex {
-    pub fn new(dimension: usize) -> Self {
+    pub fn new() -> Self {
         MemoryIndex {
-            dimension,
-            inner: RwLock::new(Matrix::default()),
+            collections: RwLock::new(HashMap::new()),
         }
     }
 
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Matrix>> {
+        self.collections
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Matrix>> {
+        self.collections
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn unknown(collection: &str) -> Error {
+    Error::Internal(format!("the index has no collection {collection:?}"))
+}
+
+impl Matrix {
     fn check(&self, vector: &[f32]) -> Result<()> {
         if vector.len() == self.dimension {
             Ok(())
@@ -42,13 +68,12 @@ impl MemoryIndex {
             )))
         }
     }
-}
 
-impl Matrix {
-    fn remove(&mut self, face_id: &str, dimension: usize) {
+    fn remove(&mut self, face_id: &str) {
         let Some(row) = self.position.remove(face_id) else {
             return;
         };
+        let dimension = self.dimension;
         let last = self.rows.len() - 1;
         if row != last {
             let (head, tail) = self.vectors.split_at_mut(last * dimension);
@@ -63,13 +88,47 @@ impl Matrix {
 
 #[async_trait]
 impl VectorIndex for MemoryIndex {
-    async fn upsert(&self, entries: Vec<IndexEntry>) -> Result<()> {
-        for entry in &entries {
-            self.check(&entry.embedding)?;
+    async fn create_collection(&self, collection: &str, dimension: usize) -> Result<()> {
+        let mut collections = self.write();
+        match collections.get(collection) {
+            Some(matrix) if matrix.dimension != dimension => Err(Error::Internal(format!(
+                "collection {collection:?} exists with {} dimensions, not {dimension}",
+                matrix.dimension
+            ))),
+            Some(_) => Ok(()),
+            None => {
+                collections.insert(
+                    collection.to_string(),
+                    Matrix {
+                        dimension,
+                        vectors: Vec::new(),
+                        rows: Vec::new(),
+                        position: HashMap::new(),
+                    },
+                );
+                Ok(())
+            }
         }
-        let mut matrix = self.inner.write().expect("index lock poisoned");
+    }
+
+    async fn drop_collection(&self, collection: &str) -> Result<()> {
+        self.write().remove(collection);
+        Ok(())
+    }
+
+    async fn upsert(&self, entries: Vec<IndexEntry>) -> Result<()> {
+        let mut collections = self.write();
+        for entry in &entries {
+            collections
+                .get(&entry.collection)
+                .ok_or_else(|| unknown(&entry.collection))?
+                .check(&entry.embedding)?;
+        }
         for entry in entries {
-            matrix.remove(&entry.face_id, self.dimension);
+            let Some(matrix) = collections.get_mut(&entry.collection) else {
+                continue;
+            };
+            matrix.remove(&entry.face_id);
             let row = matrix.rows.len();
             matrix.vectors.extend_from_slice(&entry.embedding);
             matrix.position.insert(entry.face_id.clone(), row);
@@ -78,32 +137,57 @@ impl VectorIndex for MemoryIndex {
         Ok(())
     }
 
-    async fn delete(&self, face_ids: &[String]) -> Result<()> {
-        let mut matrix = self.inner.write().expect("index lock poisoned");
-        for id in face_ids {
-            matrix.remove(id, self.dimension);
+    async fn delete(&self, collection: &str, face_ids: &[String]) -> Result<()> {
+        if let Some(matrix) = self.write().get_mut(collection) {
+            for id in face_ids {
+                matrix.remove(id);
+            }
         }
         Ok(())
     }
 
     async fn search(
         &self,
+        collection: &str,
         queries: &[Vec<f32>],
         k: usize,
         min_similarity: f32,
     ) -> Result<Vec<Vec<Hit>>> {
+        let collections = self.read();
+        let matrix = collections
+            .get(collection)
+            .ok_or_else(|| unknown(collection))?;
         for query in queries {
-            self.check(query)?;
+            matrix.check(query)?;
         }
-        let matrix = self.inner.read().expect("index lock poisoned");
         Ok(queries
             .iter()
-            .map(|q| top_k(&matrix, q, self.dimension, k, min_similarity))
+            .map(|q| top_k(matrix, q, k, min_similarity))
             .collect())
     }
 
-    async fn len(&self) -> Result<usize> {
-        Ok(self.inner.read().expect("index lock poisoned").rows.len())
+    async fn len(&self, collection: &str) -> Result<usize> {
+        Ok(self.read().get(collection).map_or(0, |m| m.rows.len()))
+    }
+
+    async fn ids_page(
+        &self,
+        collection: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        let collections = self.read();
+        let Some(matrix) = collections.get(collection) else {
+            return Ok(Vec::new());
+        };
+        let after = after.unwrap_or("");
+        let mut ids: Vec<&String> = matrix
+            .position
+            .keys()
+            .filter(|id| id.as_str() > after)
+            .collect();
+        ids.sort_unstable();
+        Ok(ids.into_iter().take(limit).cloned().collect())
     }
 }
 
@@ -127,13 +211,8 @@ impl Ord for Candidate {
     }
 }
 
-fn top_k(
-    matrix: &Matrix,
-    query: &[f32],
-    dimension: usize,
-    k: usize,
-    min_similarity: f32,
-) -> Vec<Hit> {
+fn top_k(matrix: &Matrix, query: &[f32], k: usize, min_similarity: f32) -> Vec<Hit> {
+    let dimension = matrix.dimension;
     if k == 0 {
         return Vec::new();
     }
@@ -189,13 +268,15 @@ mod tests {
         IndexEntry {
             face_id: face.into(),
             person_id: person.into(),
+            collection: "c".into(),
             embedding: v.to_vec(),
         }
     }
 
     #[tokio::test]
     async fn search_returns_the_most_similar_first_and_respects_the_floor() {
-        let index = MemoryIndex::new(2);
+        let index = MemoryIndex::new();
+        index.create_collection("c", 2).await.unwrap();
         index
             .upsert(vec![
                 entry("a", "p", [1.0, 0.0]),
@@ -205,17 +286,18 @@ mod tests {
             .await
             .unwrap();
 
-        let hits = index.search(&[vec![0.8, 0.6]], 2, 0.5).await.unwrap();
+        let hits = index.search("c", &[vec![0.8, 0.6]], 2, 0.5).await.unwrap();
 
         let ids: Vec<_> = hits[0].iter().map(|h| h.face_id.as_str()).collect();
         assert_eq!(ids, ["b", "a"]);
-        let floor = index.search(&[vec![0.8, 0.6]], 3, 0.7).await.unwrap();
+        let floor = index.search("c", &[vec![0.8, 0.6]], 3, 0.7).await.unwrap();
         assert_eq!(floor[0].len(), 2);
     }
 
     #[tokio::test]
     async fn delete_keeps_the_other_rows_searchable() {
-        let index = MemoryIndex::new(2);
+        let index = MemoryIndex::new();
+        index.create_collection("c", 2).await.unwrap();
         index
             .upsert(vec![
                 entry("a", "p", [1.0, 0.0]),
@@ -225,18 +307,35 @@ mod tests {
             .await
             .unwrap();
 
-        index.delete(&["a".to_string()]).await.unwrap();
+        index.delete("c", &["a".to_string()]).await.unwrap();
 
-        assert_eq!(index.len().await.unwrap(), 2);
-        let hits = index.search(&[vec![1.0, 0.0]], 1, -1.0).await.unwrap();
+        assert_eq!(index.len("c").await.unwrap(), 2);
+        let hits = index.search("c", &[vec![1.0, 0.0]], 1, -1.0).await.unwrap();
         assert_eq!(hits[0][0].face_id, "c");
-        let hits = index.search(&[vec![0.0, 1.0]], 1, -1.0).await.unwrap();
+        let hits = index.search("c", &[vec![0.0, 1.0]], 1, -1.0).await.unwrap();
         assert_eq!(hits[0][0].face_id, "b");
     }
 
     #[tokio::test]
+    async fn collections_do_not_see_each_other() {
+        let index = MemoryIndex::new();
+        index.create_collection("c", 2).await.unwrap();
+        index.create_collection("d", 2).await.unwrap();
+        let mut other = entry("x", "p", [1.0, 0.0]);
+        other.collection = "d".into();
+        index.upsert(vec![other]).await.unwrap();
+
+        let hits = index.search("c", &[vec![1.0, 0.0]], 1, -1.0).await.unwrap();
+        assert!(hits[0].is_empty());
+        let hits = index.search("d", &[vec![1.0, 0.0]], 1, -1.0).await.unwrap();
+        assert_eq!(hits[0][0].face_id, "x");
+        assert!(index.search("e", &[vec![1.0, 0.0]], 1, -1.0).await.is_err());
+    }
+
+    #[tokio::test]
     async fn upsert_of_a_known_face_replaces_its_vector() {
-        let index = MemoryIndex::new(2);
+        let index = MemoryIndex::new();
+        index.create_collection("c", 2).await.unwrap();
         index
             .upsert(vec![entry("a", "p", [1.0, 0.0])])
             .await
@@ -246,8 +345,8 @@ mod tests {
             .await
             .unwrap();
 
-        assert_eq!(index.len().await.unwrap(), 1);
-        let hits = index.search(&[vec![0.0, 1.0]], 1, 0.9).await.unwrap();
+        assert_eq!(index.len("c").await.unwrap(), 1);
+        let hits = index.search("c", &[vec![0.0, 1.0]], 1, 0.9).await.unwrap();
         assert_eq!(hits[0].len(), 1);
     }
 }

@@ -1,4 +1,16 @@
-// The tables of `migrations/sqlite`.
+// The tables of `migrations/sqlite` and `migrations/mysql`.
+
+diesel::table! {
+    collections (name) {
+        name -> Text,
+        model_name -> Text,
+        model_version -> Text,
+        dimension -> Integer,
+        metric -> Text,
+        threshold -> Nullable<Float>,
+        created_at -> BigInt,
+    }
+}
 
 diesel::table! {
     persons (id) {
@@ -13,6 +25,7 @@ diesel::table! {
         attributes -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        collection -> Text,
     }
 }
 
@@ -31,8 +44,10 @@ diesel::table! {
         landmarks -> Binary,
         image_sha256 -> Text,
         created_at -> BigInt,
+        collection -> Text,
     }
 }
 
 diesel::joinable!(faces -> persons (person_id));
-diesel::allow_tables_to_appear_in_same_query!(persons, faces);
+diesel::joinable!(persons -> collections (collection));
+diesel::allow_tables_to_appear_in_same_query!(collections, persons, faces);

@@ -7,7 +7,7 @@ use crate::{
         ClipTrack, FrameInput, LiveFrame, Match, PersonField, RecognisedFace, Registration,
         RegistrationTarget,
     },
-    domain::{Face, Micros, Person},
+    domain::{Collection, Face, Micros, ModelSpec, Person},
     error::{Error, Result},
     pipeline::{Detection, FrameImage},
     transport::grpc::pb,
@@ -31,8 +31,36 @@ pub fn person_fields(p: pb::Person) -> Person {
         title: p.title,
         org: p.org,
         attributes: p.attributes.into_iter().collect(),
+        collection: p.collection,
         ..Person::default()
     }
+}
+
+pub fn collection(c: Collection) -> pb::Collection {
+    pb::Collection {
+        name: c.name,
+        model: Some(pb::RecognitionModel {
+            name: c.model.name,
+            version: c.model.version,
+            dimension: i32::try_from(c.model.dimension).unwrap_or(i32::MAX),
+            metric: c.model.metric,
+        }),
+        threshold: c.threshold,
+        create_time: Some(timestamp(c.created_at)),
+        person_count: i32::try_from(c.person_count).unwrap_or(i32::MAX),
+    }
+}
+
+/// The model a caller names for a new collection; empty parts mean "the
+/// served model's".
+pub fn model_spec(m: pb::RecognitionModel) -> Result<ModelSpec> {
+    Ok(ModelSpec {
+        name: m.name,
+        version: m.version,
+        dimension: u32::try_from(m.dimension)
+            .map_err(|_| Error::invalid("collection.model.dimension", "must not be negative"))?,
+        metric: m.metric,
+    })
 }
 
 pub fn person(p: Person) -> pb::Person {
@@ -49,6 +77,7 @@ pub fn person(p: Person) -> pb::Person {
         create_time: Some(timestamp(p.created_at)),
         update_time: Some(timestamp(p.updated_at)),
         face_count: i32::try_from(p.face_count).unwrap_or(i32::MAX),
+        collection: p.collection,
     }
 }
 

@@ -5,7 +5,7 @@ mod convert;
 mod service;
 mod status;
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{collections::BTreeSet, future::Future, sync::Arc, time::Duration};
 
 use tokio::{net::TcpListener, task::JoinHandle, time::MissedTickBehavior};
 use tokio_stream::wrappers::TcpListenerStream;
@@ -43,10 +43,12 @@ pub async fn serve(
     health
         .set_serving::<pb::face_service_server::FaceServiceServer<FaceApi>>()
         .await;
+    let down: Down = Arc::new(tokio::sync::Mutex::new(BTreeSet::new()));
     let watchers: Vec<JoinHandle<()>> = [
-        watch_backend(&bank, health.clone()),
-        watch_index(&bank, health.clone()),
-        watch_cache(&bank, health),
+        watch_backend(&bank, &health, &down),
+        watch_index(&bank, &health, &down),
+        watch_records(&bank, &health, &down),
+        watch_cache(&bank, &health),
     ]
     .into_iter()
     .flatten()
@@ -77,9 +79,10 @@ pub async fn serve(
         GrpcCode::OutOfRange,
         GrpcCode::ResourceExhausted,
     ];
-    let classifier = callers_errors
-        .into_iter()
-        .fold(GrpcErrorsAsFailures::new(), GrpcErrorsAsFailures::with_success);
+    let classifier = callers_errors.into_iter().fold(
+        GrpcErrorsAsFailures::new(),
+        GrpcErrorsAsFailures::with_success,
+    );
     let trace = TraceLayer::new(SharedClassifier::new(classifier))
         .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
         .on_response(DefaultOnResponse::new().level(Level::INFO))
@@ -101,61 +104,80 @@ pub async fn serve(
     Ok(())
 }
 
+/// The backends a facebank call cannot do without that are failing their
+/// checks now. While any is, the server as a whole (`""`) and the
+/// `facebank.v1.FaceService` entry report NOT_SERVING, so a load balancer or
+/// orchestrator stops sending work; each backend also has its own entry.
+type Down = Arc<tokio::sync::Mutex<BTreeSet<&'static str>>>;
+
 /// Keeps the health service in step with the inference backend, when there is
-/// one: while it fails its check, the backend's own entry (`triton`), the
-/// `facebank.v1.FaceService` entry and the server as a whole (`""`) report
-/// NOT_SERVING, so a load balancer or orchestrator stops sending work.
-fn watch_backend(bank: &FaceBank, health: HealthReporter) -> Option<JoinHandle<()>> {
+/// one (entry `triton`).
+fn watch_backend(bank: &FaceBank, health: &HealthReporter, down: &Down) -> Option<JoinHandle<()>> {
     let engine = Arc::clone(bank.pipeline().engine());
     let backend = engine.backend()?;
     let interval = Duration::from_millis(bank.config().triton.health_interval_ms);
-    let entries = vec![backend, "", FaceServiceServer::<FaceApi>::NAME];
-    Some(watch(backend, entries, interval, health, move || {
+    Some(watch(backend, interval, health, Some(down), move || {
         let engine = Arc::clone(&engine);
         async move { engine.check().await }
     }))
 }
 
 /// Keeps the health service in step with the vector index, when it lives on
-/// a server: registration and recognition need it, so while it fails its
-/// check its own entry (`milvus`), the face service and the server report
-/// NOT_SERVING.
-fn watch_index(bank: &FaceBank, health: HealthReporter) -> Option<JoinHandle<()>> {
-    let index = Arc::clone(bank.index());
-    let backend = index.backend()?;
+/// a server (entry `milvus`).
+fn watch_index(
+    bank: &Arc<FaceBank>,
+    health: &HealthReporter,
+    down: &Down,
+) -> Option<JoinHandle<()>> {
+    let backend = bank.index().backend()?;
     let interval = Duration::from_millis(bank.config().milvus.health_interval_ms);
-    let entries = vec![backend, "", FaceServiceServer::<FaceApi>::NAME];
-    Some(watch(backend, entries, interval, health, move || {
-        let index = Arc::clone(&index);
-        async move { index.len().await.map(drop) }
+    let bank = Arc::clone(bank);
+    Some(watch(backend, interval, health, Some(down), move || {
+        let bank = Arc::clone(&bank);
+        async move { bank.check_index().await }
+    }))
+}
+
+/// Keeps the health service in step with the records database, when it
+/// lives on a server (entry `mysql`).
+fn watch_records(bank: &FaceBank, health: &HealthReporter, down: &Down) -> Option<JoinHandle<()>> {
+    let records = Arc::clone(bank.records());
+    let backend = records.backend()?;
+    let interval = Duration::from_millis(bank.config().database.health_interval_ms);
+    Some(watch(backend, interval, health, Some(down), move || {
+        let records = Arc::clone(&records);
+        async move { records.check().await }
     }))
 }
 
 /// Keeps the cache's own health entry (`redis`) in step with it. Only that
 /// entry: without the cache, reads go to the database and nothing fails.
-fn watch_cache(bank: &FaceBank, health: HealthReporter) -> Option<JoinHandle<()>> {
+fn watch_cache(bank: &FaceBank, health: &HealthReporter) -> Option<JoinHandle<()>> {
     let cache = Arc::clone(bank.cache()?);
     let backend = cache.backend();
     let interval = Duration::from_millis(bank.config().redis.health_interval_ms);
-    Some(watch(backend, vec![backend], interval, health, move || {
+    Some(watch(backend, interval, health, None, move || {
         let cache = Arc::clone(&cache);
         async move { cache.check().await }
     }))
 }
 
-/// Runs `check` every `interval` and sets `entries` to its outcome, logging
-/// each change.
+/// Runs `check` every `interval` and sets the backend's entry to its outcome,
+/// logging each change. A backend the service needs (`down` given) also moves
+/// the overall entries, which serve only while no such backend is down.
 fn watch<F, Fut>(
     backend: &'static str,
-    entries: Vec<&'static str>,
     interval: Duration,
-    health: HealthReporter,
+    health: &HealthReporter,
+    down: Option<&Down>,
     check: F,
 ) -> JoinHandle<()>
 where
     F: Fn() -> Fut + Send + 'static,
     Fut: Future<Output = crate::error::Result<()>> + Send,
 {
+    let health = health.clone();
+    let down = down.cloned();
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -171,15 +193,31 @@ where
                 Ok(()) => tracing::info!(backend, "Backend is serving"),
                 Err(error) => tracing::warn!(backend, %error, "Backend is not serving"),
             }
-            let status = if serving {
-                ServingStatus::Serving
-            } else {
-                ServingStatus::NotServing
-            };
-            for entry in &entries {
-                health.set_service_status(*entry, status).await;
+            health.set_service_status(backend, status(serving)).await;
+            if let Some(down) = &down {
+                // Held while the entries are set, so that they end in the
+                // state of the last change.
+                let mut down = down.lock().await;
+                if serving {
+                    down.remove(backend);
+                } else {
+                    down.insert(backend);
+                }
+                for entry in ["", FaceServiceServer::<FaceApi>::NAME] {
+                    health
+                        .set_service_status(entry, status(down.is_empty()))
+                        .await;
+                }
             }
             was_serving = Some(serving);
         }
     })
+}
+
+fn status(serving: bool) -> ServingStatus {
+    if serving {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    }
 }

@@ -34,6 +34,63 @@ type ReplyStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl pb::face_service_server::FaceService for FaceApi {
+    async fn create_collection(
+        &self,
+        request: Request<pb::CreateCollectionRequest>,
+    ) -> Reply<pb::CreateCollectionResponse> {
+        let fields = request
+            .into_inner()
+            .collection
+            .ok_or_else(|| Error::invalid("collection", "is required"))?;
+        let model = fields.model.map(convert::model_spec).transpose()?;
+
+        let collection = self
+            .bank
+            .create_collection(&fields.name, model, fields.threshold)
+            .await?;
+
+        Ok(Response::new(pb::CreateCollectionResponse {
+            collection: Some(convert::collection(collection)),
+        }))
+    }
+
+    async fn get_collection(
+        &self,
+        request: Request<pb::GetCollectionRequest>,
+    ) -> Reply<pb::GetCollectionResponse> {
+        let collection = self.bank.get_collection(&request.into_inner().name).await?;
+
+        Ok(Response::new(pb::GetCollectionResponse {
+            collection: Some(convert::collection(collection)),
+        }))
+    }
+
+    async fn list_collections(
+        &self,
+        _request: Request<pb::ListCollectionsRequest>,
+    ) -> Reply<pb::ListCollectionsResponse> {
+        let collections = self.bank.list_collections().await?;
+
+        Ok(Response::new(pb::ListCollectionsResponse {
+            collections: collections.into_iter().map(convert::collection).collect(),
+        }))
+    }
+
+    async fn delete_collection(
+        &self,
+        request: Request<pb::DeleteCollectionRequest>,
+    ) -> Reply<pb::DeleteCollectionResponse> {
+        let request = request.into_inner();
+        let deleted = self
+            .bank
+            .delete_collection(&request.name, request.delete_persons)
+            .await?;
+
+        Ok(Response::new(pb::DeleteCollectionResponse {
+            deleted_persons: i32::try_from(deleted).unwrap_or(i32::MAX),
+        }))
+    }
+
     async fn create_person(
         &self,
         request: Request<pb::CreatePersonRequest>,
@@ -72,7 +129,7 @@ impl pb::face_service_server::FaceService for FaceApi {
 
         let page = self
             .bank
-            .list_persons(request.page_size, &request.page_token)
+            .list_persons(&request.collection, request.page_size, &request.page_token)
             .await?;
 
         Ok(Response::new(pb::ListPersonsResponse {
@@ -173,6 +230,7 @@ impl pb::face_service_server::FaceService for FaceApi {
         let recognition = self
             .bank
             .recognize(
+                &request.collection,
                 image,
                 request.max_faces,
                 request.top_k,
@@ -207,7 +265,7 @@ impl pb::face_service_server::FaceService for FaceApi {
 
         let verification = self
             .bank
-            .verify(image, reference, request.threshold)
+            .verify(&request.collection, image, reference, request.threshold)
             .await?;
 
         Ok(Response::new(pb::VerifyResponse {
@@ -257,7 +315,7 @@ impl pb::face_service_server::FaceService for FaceApi {
 
         let clip = self
             .bank
-            .recognize_clip(options.min_similarity, frames)
+            .recognize_clip(&options.collection, options.min_similarity, frames)
             .await?;
 
         Ok(Response::new(pb::RecognizeClipResponse {
@@ -289,6 +347,7 @@ impl pb::face_service_server::FaceService for FaceApi {
             };
             let frames = Box::pin(frames);
             bank.recognize_live(
+                &options.collection,
                 options.min_similarity,
                 options.drop_frames_when_busy,
                 frames,

@@ -15,9 +15,13 @@ impl From<Error> for Status {
             Error::BadImage { .. }
             | Error::InvalidField { .. }
             | Error::NothingRegistered { .. } => Code::InvalidArgument,
-            Error::PersonNotFound(_) | Error::FaceNotFound(_) => Code::NotFound,
-            Error::PersonHasNoFaces(_) => Code::FailedPrecondition,
-            Error::ExternalIdTaken(_) => Code::AlreadyExists,
+            Error::PersonNotFound(_) | Error::FaceNotFound(_) | Error::CollectionNotFound(_) => {
+                Code::NotFound
+            }
+            Error::PersonHasNoFaces(_)
+            | Error::CollectionNotEmpty { .. }
+            | Error::ModelMismatch(_) => Code::FailedPrecondition,
+            Error::ExternalIdTaken(_) | Error::CollectionExists(_) => Code::AlreadyExists,
             Error::LimitExceeded(_) => Code::ResourceExhausted,
             Error::StreamFailed(_) => Code::Cancelled,
             Error::Unavailable { .. } => Code::Unavailable,

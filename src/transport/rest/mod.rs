@@ -34,6 +34,10 @@ use crate::{app::FaceBank, error::Error};
 /// The calls the gateway offers, by their name in the service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Rpc {
+    CreateCollection,
+    GetCollection,
+    ListCollections,
+    DeleteCollection,
     CreatePerson,
     GetPerson,
     ListPersons,
@@ -50,6 +54,10 @@ enum Rpc {
 impl Rpc {
     fn name(self) -> &'static str {
         match self {
+            Rpc::CreateCollection => "CreateCollection",
+            Rpc::GetCollection => "GetCollection",
+            Rpc::ListCollections => "ListCollections",
+            Rpc::DeleteCollection => "DeleteCollection",
             Rpc::CreatePerson => "CreatePerson",
             Rpc::GetPerson => "GetPerson",
             Rpc::ListPersons => "ListPersons",
@@ -99,6 +107,16 @@ fn routes() -> Vec<Route> {
         summary,
     };
     vec![
+        route(Method::POST, "/v1/collections", &[], Body::Field("collection"),
+            Rpc::CreateCollection,
+            "Creates a collection: a named set of persons pinned to one recognition model."),
+        route(Method::GET, "/v1/collections", &[], Body::None, Rpc::ListCollections,
+            "Lists every collection, by name."),
+        route(Method::GET, "/v1/collections/{name}", &["name"], Body::None, Rpc::GetCollection,
+            "Returns one collection."),
+        route(Method::DELETE, "/v1/collections/{name}", &["name"], Body::None,
+            Rpc::DeleteCollection,
+            "Deletes a collection; one that holds persons only with `deletePersons=true`, and then with them."),
         route(Method::POST, "/v1/persons", &[], Body::Field("person"), Rpc::CreatePerson,
             "Creates a person with no faces yet."),
         route(Method::GET, "/v1/persons", &[], Body::None, Rpc::ListPersons,
@@ -319,6 +337,10 @@ async fn dispatch(api: &FaceApi, rpc: Rpc, input: Bytes) -> Result<Vec<u8>, Stat
         }};
     }
     match rpc {
+        Rpc::CreateCollection => call!(create_collection),
+        Rpc::GetCollection => call!(get_collection),
+        Rpc::ListCollections => call!(list_collections),
+        Rpc::DeleteCollection => call!(delete_collection),
         Rpc::CreatePerson => call!(create_person),
         Rpc::GetPerson => call!(get_person),
         Rpc::ListPersons => call!(list_persons),

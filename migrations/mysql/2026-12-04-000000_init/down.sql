@@ -1,0 +1,3 @@
+DROP TABLE faces;
+DROP TABLE persons;
+DROP TABLE collections;
