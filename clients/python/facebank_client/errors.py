@@ -62,15 +62,19 @@ class InvalidArgumentError(FacebankError):
 
 
 class NotFoundError(FacebankError):
-    """The person or face named by the request does not exist."""
+    """The person, face or collection named by the request does not exist."""
 
 
 class AlreadyExistsError(FacebankError):
-    """Another person already has the external id."""
+    """Another person already has the external id, or a collection the name."""
 
 
 class FailedPreconditionError(FacebankError):
-    """The call cannot be done in the current state, e.g. a person with no faces."""
+    """The call cannot be done in the current state.
+
+    For example verifying against a person with no faces, or deleting a
+    collection that holds persons without `delete_persons`.
+    """
 
 
 class ResourceExhaustedError(FacebankError):

@@ -4,8 +4,12 @@ export type {
   FacebankClientOptions,
   FrameSource,
   ImageSource,
+  ListPersonsOptions,
+  RecognizeFramesOptions,
   RecognizeOptions,
+  RegisterOptions,
   RegisterTarget,
+  VerifyOptions,
   VerifyReference,
 } from "./client.js";
 export { FacebankError } from "./errors.js";

@@ -20,8 +20,82 @@ FACE_SELECTION_UNSPECIFIED: FaceSelection
 FACE_SELECTION_SINGLE: FaceSelection
 FACE_SELECTION_LARGEST: FaceSelection
 
+class RecognitionModel(_message.Message):
+    __slots__ = ("name", "version", "dimension", "metric")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    DIMENSION_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    dimension: int
+    metric: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., dimension: _Optional[int] = ..., metric: _Optional[str] = ...) -> None: ...
+
+class Collection(_message.Message):
+    __slots__ = ("name", "model", "threshold", "create_time", "person_count")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    PERSON_COUNT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    model: RecognitionModel
+    threshold: float
+    create_time: _timestamp_pb2.Timestamp
+    person_count: int
+    def __init__(self, name: _Optional[str] = ..., model: _Optional[_Union[RecognitionModel, _Mapping]] = ..., threshold: _Optional[float] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., person_count: _Optional[int] = ...) -> None: ...
+
+class CreateCollectionRequest(_message.Message):
+    __slots__ = ("collection",)
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    collection: Collection
+    def __init__(self, collection: _Optional[_Union[Collection, _Mapping]] = ...) -> None: ...
+
+class CreateCollectionResponse(_message.Message):
+    __slots__ = ("collection",)
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    collection: Collection
+    def __init__(self, collection: _Optional[_Union[Collection, _Mapping]] = ...) -> None: ...
+
+class GetCollectionRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetCollectionResponse(_message.Message):
+    __slots__ = ("collection",)
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    collection: Collection
+    def __init__(self, collection: _Optional[_Union[Collection, _Mapping]] = ...) -> None: ...
+
+class ListCollectionsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListCollectionsResponse(_message.Message):
+    __slots__ = ("collections",)
+    COLLECTIONS_FIELD_NUMBER: _ClassVar[int]
+    collections: _containers.RepeatedCompositeFieldContainer[Collection]
+    def __init__(self, collections: _Optional[_Iterable[_Union[Collection, _Mapping]]] = ...) -> None: ...
+
+class DeleteCollectionRequest(_message.Message):
+    __slots__ = ("name", "delete_persons")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DELETE_PERSONS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    delete_persons: bool
+    def __init__(self, name: _Optional[str] = ..., delete_persons: _Optional[bool] = ...) -> None: ...
+
+class DeleteCollectionResponse(_message.Message):
+    __slots__ = ("deleted_persons",)
+    DELETED_PERSONS_FIELD_NUMBER: _ClassVar[int]
+    deleted_persons: int
+    def __init__(self, deleted_persons: _Optional[int] = ...) -> None: ...
+
 class Person(_message.Message):
-    __slots__ = ("id", "external_id", "name", "birthdate", "country", "city", "title", "org", "attributes", "create_time", "update_time", "face_count")
+    __slots__ = ("id", "external_id", "name", "birthdate", "country", "city", "title", "org", "attributes", "create_time", "update_time", "face_count", "collection")
     class AttributesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -41,6 +115,7 @@ class Person(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     FACE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
     id: str
     external_id: str
     name: str
@@ -53,7 +128,8 @@ class Person(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     face_count: int
-    def __init__(self, id: _Optional[str] = ..., external_id: _Optional[str] = ..., name: _Optional[str] = ..., birthdate: _Optional[str] = ..., country: _Optional[str] = ..., city: _Optional[str] = ..., title: _Optional[str] = ..., org: _Optional[str] = ..., attributes: _Optional[_Mapping[str, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., face_count: _Optional[int] = ...) -> None: ...
+    collection: str
+    def __init__(self, id: _Optional[str] = ..., external_id: _Optional[str] = ..., name: _Optional[str] = ..., birthdate: _Optional[str] = ..., country: _Optional[str] = ..., city: _Optional[str] = ..., title: _Optional[str] = ..., org: _Optional[str] = ..., attributes: _Optional[_Mapping[str, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., face_count: _Optional[int] = ..., collection: _Optional[str] = ...) -> None: ...
 
 class Image(_message.Message):
     __slots__ = ("content",)
@@ -130,12 +206,14 @@ class GetPersonResponse(_message.Message):
     def __init__(self, person: _Optional[_Union[Person, _Mapping]] = ...) -> None: ...
 
 class ListPersonsRequest(_message.Message):
-    __slots__ = ("page_size", "page_token")
+    __slots__ = ("page_size", "page_token", "collection")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    collection: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., collection: _Optional[str] = ...) -> None: ...
 
 class ListPersonsResponse(_message.Message):
     __slots__ = ("persons", "next_page_token")
@@ -226,16 +304,18 @@ class DeleteFaceResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class RecognizeRequest(_message.Message):
-    __slots__ = ("image", "max_faces", "top_k", "min_similarity")
+    __slots__ = ("image", "max_faces", "top_k", "min_similarity", "collection")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     MAX_FACES_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     MIN_SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
     image: Image
     max_faces: int
     top_k: int
     min_similarity: float
-    def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ..., max_faces: _Optional[int] = ..., top_k: _Optional[int] = ..., min_similarity: _Optional[float] = ...) -> None: ...
+    collection: str
+    def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ..., max_faces: _Optional[int] = ..., top_k: _Optional[int] = ..., min_similarity: _Optional[float] = ..., collection: _Optional[str] = ...) -> None: ...
 
 class Match(_message.Message):
     __slots__ = ("person", "face_id", "similarity")
@@ -264,16 +344,18 @@ class RecognizeResponse(_message.Message):
     def __init__(self, faces: _Optional[_Iterable[_Union[RecognizedFace, _Mapping]]] = ..., threshold: _Optional[float] = ...) -> None: ...
 
 class VerifyRequest(_message.Message):
-    __slots__ = ("image", "other_image", "person_id", "threshold")
+    __slots__ = ("image", "other_image", "person_id", "threshold", "collection")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     OTHER_IMAGE_FIELD_NUMBER: _ClassVar[int]
     PERSON_ID_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
     image: Image
     other_image: Image
     person_id: str
     threshold: float
-    def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ..., other_image: _Optional[_Union[Image, _Mapping]] = ..., person_id: _Optional[str] = ..., threshold: _Optional[float] = ...) -> None: ...
+    collection: str
+    def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ..., other_image: _Optional[_Union[Image, _Mapping]] = ..., person_id: _Optional[str] = ..., threshold: _Optional[float] = ..., collection: _Optional[str] = ...) -> None: ...
 
 class VerifyResponse(_message.Message):
     __slots__ = ("similarity", "same_person", "threshold", "matched_face_id")
@@ -370,10 +452,12 @@ class RawImage(_message.Message):
     def __init__(self, rgb: _Optional[bytes] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
 
 class ClipOptions(_message.Message):
-    __slots__ = ("min_similarity",)
+    __slots__ = ("min_similarity", "collection")
     MIN_SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
     min_similarity: float
-    def __init__(self, min_similarity: _Optional[float] = ...) -> None: ...
+    collection: str
+    def __init__(self, min_similarity: _Optional[float] = ..., collection: _Optional[str] = ...) -> None: ...
 
 class RecognizeClipRequest(_message.Message):
     __slots__ = ("options", "frame")
@@ -414,12 +498,14 @@ class RecognizeClipResponse(_message.Message):
     def __init__(self, tracks: _Optional[_Iterable[_Union[ClipTrack, _Mapping]]] = ..., frames: _Optional[int] = ..., threshold: _Optional[float] = ...) -> None: ...
 
 class LiveOptions(_message.Message):
-    __slots__ = ("min_similarity", "drop_frames_when_busy")
+    __slots__ = ("min_similarity", "drop_frames_when_busy", "collection")
     MIN_SIMILARITY_FIELD_NUMBER: _ClassVar[int]
     DROP_FRAMES_WHEN_BUSY_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
     min_similarity: float
     drop_frames_when_busy: bool
-    def __init__(self, min_similarity: _Optional[float] = ..., drop_frames_when_busy: _Optional[bool] = ...) -> None: ...
+    collection: str
+    def __init__(self, min_similarity: _Optional[float] = ..., drop_frames_when_busy: _Optional[bool] = ..., collection: _Optional[str] = ...) -> None: ...
 
 class RecognizeFramesRequest(_message.Message):
     __slots__ = ("options", "frame")

@@ -36,6 +36,26 @@ class FaceServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.CreateCollection = channel.unary_unary(
+                '/facebank.v1.FaceService/CreateCollection',
+                request_serializer=facebank_dot_v1_dot_facebank__pb2.CreateCollectionRequest.SerializeToString,
+                response_deserializer=facebank_dot_v1_dot_facebank__pb2.CreateCollectionResponse.FromString,
+                _registered_method=True)
+        self.GetCollection = channel.unary_unary(
+                '/facebank.v1.FaceService/GetCollection',
+                request_serializer=facebank_dot_v1_dot_facebank__pb2.GetCollectionRequest.SerializeToString,
+                response_deserializer=facebank_dot_v1_dot_facebank__pb2.GetCollectionResponse.FromString,
+                _registered_method=True)
+        self.ListCollections = channel.unary_unary(
+                '/facebank.v1.FaceService/ListCollections',
+                request_serializer=facebank_dot_v1_dot_facebank__pb2.ListCollectionsRequest.SerializeToString,
+                response_deserializer=facebank_dot_v1_dot_facebank__pb2.ListCollectionsResponse.FromString,
+                _registered_method=True)
+        self.DeleteCollection = channel.unary_unary(
+                '/facebank.v1.FaceService/DeleteCollection',
+                request_serializer=facebank_dot_v1_dot_facebank__pb2.DeleteCollectionRequest.SerializeToString,
+                response_deserializer=facebank_dot_v1_dot_facebank__pb2.DeleteCollectionResponse.FromString,
+                _registered_method=True)
         self.CreatePerson = channel.unary_unary(
                 '/facebank.v1.FaceService/CreatePerson',
                 request_serializer=facebank_dot_v1_dot_facebank__pb2.CreatePersonRequest.SerializeToString,
@@ -112,6 +132,36 @@ class FaceServiceServicer:
     """FaceService registers persons with photos of their faces and recognises the
     faces in new photos.
     """
+
+    def CreateCollection(self, request, context):
+        """Creates a collection: a named set of persons pinned to one recognition
+        model. The collection `default` always exists.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCollection(self, request, context):
+        """Returns one collection by name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCollections(self, request, context):
+        """Lists every collection, by name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteCollection(self, request, context):
+        """Deletes a collection; one that holds persons only with `delete_persons`,
+        and then with all of its persons and faces.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
     def CreatePerson(self, request, context):
         """Creates a person with no faces yet.
@@ -221,6 +271,26 @@ class FaceServiceServicer:
 
 def add_FaceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'CreateCollection': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCollection,
+                    request_deserializer=facebank_dot_v1_dot_facebank__pb2.CreateCollectionRequest.FromString,
+                    response_serializer=facebank_dot_v1_dot_facebank__pb2.CreateCollectionResponse.SerializeToString,
+            ),
+            'GetCollection': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCollection,
+                    request_deserializer=facebank_dot_v1_dot_facebank__pb2.GetCollectionRequest.FromString,
+                    response_serializer=facebank_dot_v1_dot_facebank__pb2.GetCollectionResponse.SerializeToString,
+            ),
+            'ListCollections': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCollections,
+                    request_deserializer=facebank_dot_v1_dot_facebank__pb2.ListCollectionsRequest.FromString,
+                    response_serializer=facebank_dot_v1_dot_facebank__pb2.ListCollectionsResponse.SerializeToString,
+            ),
+            'DeleteCollection': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteCollection,
+                    request_deserializer=facebank_dot_v1_dot_facebank__pb2.DeleteCollectionRequest.FromString,
+                    response_serializer=facebank_dot_v1_dot_facebank__pb2.DeleteCollectionResponse.SerializeToString,
+            ),
             'CreatePerson': grpc.unary_unary_rpc_method_handler(
                     servicer.CreatePerson,
                     request_deserializer=facebank_dot_v1_dot_facebank__pb2.CreatePersonRequest.FromString,
@@ -303,6 +373,114 @@ class FaceService:
     """FaceService registers persons with photos of their faces and recognises the
     faces in new photos.
     """
+
+    @staticmethod
+    def CreateCollection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/facebank.v1.FaceService/CreateCollection',
+            facebank_dot_v1_dot_facebank__pb2.CreateCollectionRequest.SerializeToString,
+            facebank_dot_v1_dot_facebank__pb2.CreateCollectionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCollection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/facebank.v1.FaceService/GetCollection',
+            facebank_dot_v1_dot_facebank__pb2.GetCollectionRequest.SerializeToString,
+            facebank_dot_v1_dot_facebank__pb2.GetCollectionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCollections(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/facebank.v1.FaceService/ListCollections',
+            facebank_dot_v1_dot_facebank__pb2.ListCollectionsRequest.SerializeToString,
+            facebank_dot_v1_dot_facebank__pb2.ListCollectionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteCollection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/facebank.v1.FaceService/DeleteCollection',
+            facebank_dot_v1_dot_facebank__pb2.DeleteCollectionRequest.SerializeToString,
+            facebank_dot_v1_dot_facebank__pb2.DeleteCollectionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def CreatePerson(request,

@@ -12,7 +12,240 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file facebank/v1/facebank.proto.
  */
 export const file_facebank_v1_facebank: GenFile = /*@__PURE__*/
-  fileDesc("ChpmYWNlYmFuay92MS9mYWNlYmFuay5wcm90bxILZmFjZWJhbmsudjEi5wIKBlBlcnNvbhIKCgJpZBgBIAEoCRITCgtleHRlcm5hbF9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEhEKCWJpcnRoZGF0ZRgEIAEoCRIPCgdjb3VudHJ5GAUgASgJEgwKBGNpdHkYBiABKAkSDQoFdGl0bGUYByABKAkSCwoDb3JnGAggASgJEjcKCmF0dHJpYnV0ZXMYCSADKAsyIy5mYWNlYmFuay52MS5QZXJzb24uQXR0cmlidXRlc0VudHJ5Ei8KC2NyZWF0ZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKZmFjZV9jb3VudBgMIAEoBRoxCg9BdHRyaWJ1dGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIYCgVJbWFnZRIPCgdjb250ZW50GAEgASgMIkIKC0JvdW5kaW5nQm94EgkKAXgYASABKAISCQoBeRgCIAEoAhINCgV3aWR0aBgDIAEoAhIOCgZoZWlnaHQYBCABKAIiHQoFUG9pbnQSCQoBeBgBIAEoAhIJCgF5GAIgASgCImsKDERldGVjdGVkRmFjZRIlCgNib3gYASABKAsyGC5mYWNlYmFuay52MS5Cb3VuZGluZ0JveBIlCglsYW5kbWFya3MYAiADKAsyEi5mYWNlYmFuay52MS5Qb2ludBINCgVzY29yZRgDIAEoAiKaAQoERmFjZRIKCgJpZBgBIAEoCRIRCglwZXJzb25faWQYAiABKAkSLAoJZGV0ZWN0aW9uGAMgASgLMhkuZmFjZWJhbmsudjEuRGV0ZWN0ZWRGYWNlEhQKDGltYWdlX3NoYTI1NhgEIAEoCRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiOgoTQ3JlYXRlUGVyc29uUmVxdWVzdBIjCgZwZXJzb24YASABKAsyEy5mYWNlYmFuay52MS5QZXJzb24iOwoUQ3JlYXRlUGVyc29uUmVzcG9uc2USIwoGcGVyc29uGAEgASgLMhMuZmFjZWJhbmsudjEuUGVyc29uIh4KEEdldFBlcnNvblJlcXVlc3QSCgoCaWQYASABKAkiOAoRR2V0UGVyc29uUmVzcG9uc2USIwoGcGVyc29uGAEgASgLMhMuZmFjZWJhbmsudjEuUGVyc29uIjsKEkxpc3RQZXJzb25zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJUChNMaXN0UGVyc29uc1Jlc3BvbnNlEiQKB3BlcnNvbnMYASADKAsyEy5mYWNlYmFuay52MS5QZXJzb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJImsKE1VwZGF0ZVBlcnNvblJlcXVlc3QSIwoGcGVyc29uGAEgASgLMhMuZmFjZWJhbmsudjEuUGVyc29uEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayI7ChRVcGRhdGVQZXJzb25SZXNwb25zZRIjCgZwZXJzb24YASABKAsyEy5mYWNlYmFuay52MS5QZXJzb24iIQoTRGVsZXRlUGVyc29uUmVxdWVzdBIKCgJpZBgBIAEoCSItChREZWxldGVQZXJzb25SZXNwb25zZRIVCg1kZWxldGVkX2ZhY2VzGAEgASgFIrgBChRSZWdpc3RlckZhY2VzUmVxdWVzdBITCglwZXJzb25faWQYASABKAlIABIpCgpuZXdfcGVyc29uGAIgASgLMhMuZmFjZWJhbmsudjEuUGVyc29uSAASIgoGaW1hZ2VzGAMgAygLMhIuZmFjZWJhbmsudjEuSW1hZ2USMgoOZmFjZV9zZWxlY3Rpb24YBCABKA4yGi5mYWNlYmFuay52MS5GYWNlU2VsZWN0aW9uQggKBnRhcmdldCJFCg1SZWplY3RlZEltYWdlEhMKC2ltYWdlX2luZGV4GAEgASgFEg4KBnJlYXNvbhgCIAEoCRIPCgdtZXNzYWdlGAMgASgJIowBChVSZWdpc3RlckZhY2VzUmVzcG9uc2USIwoGcGVyc29uGAEgASgLMhMuZmFjZWJhbmsudjEuUGVyc29uEiAKBWZhY2VzGAIgAygLMhEuZmFjZWJhbmsudjEuRmFjZRIsCghyZWplY3RlZBgDIAMoCzIaLmZhY2ViYW5rLnYxLlJlamVjdGVkSW1hZ2UiJQoQTGlzdEZhY2VzUmVxdWVzdBIRCglwZXJzb25faWQYASABKAkiNQoRTGlzdEZhY2VzUmVzcG9uc2USIAoFZmFjZXMYASADKAsyES5mYWNlYmFuay52MS5GYWNlIh8KEURlbGV0ZUZhY2VSZXF1ZXN0EgoKAmlkGAEgASgJIhQKEkRlbGV0ZUZhY2VSZXNwb25zZSKHAQoQUmVjb2duaXplUmVxdWVzdBIhCgVpbWFnZRgBIAEoCzISLmZhY2ViYW5rLnYxLkltYWdlEhEKCW1heF9mYWNlcxgCIAEoBRINCgV0b3BfaxgDIAEoBRIbCg5taW5fc2ltaWxhcml0eRgEIAEoAkgAiAEBQhEKD19taW5fc2ltaWxhcml0eSJRCgVNYXRjaBIjCgZwZXJzb24YASABKAsyEy5mYWNlYmFuay52MS5QZXJzb24SDwoHZmFjZV9pZBgCIAEoCRISCgpzaW1pbGFyaXR5GAMgASgCImMKDlJlY29nbml6ZWRGYWNlEiwKCWRldGVjdGlvbhgBIAEoCzIZLmZhY2ViYW5rLnYxLkRldGVjdGVkRmFjZRIjCgdtYXRjaGVzGAIgAygLMhIuZmFjZWJhbmsudjEuTWF0Y2giUgoRUmVjb2duaXplUmVzcG9uc2USKgoFZmFjZXMYASADKAsyGy5mYWNlYmFuay52MS5SZWNvZ25pemVkRmFjZRIRCgl0aHJlc2hvbGQYAiABKAIipQEKDVZlcmlmeVJlcXVlc3QSIQoFaW1hZ2UYASABKAsyEi5mYWNlYmFuay52MS5JbWFnZRIpCgtvdGhlcl9pbWFnZRgCIAEoCzISLmZhY2ViYW5rLnYxLkltYWdlSAASEwoJcGVyc29uX2lkGAMgASgJSAASFgoJdGhyZXNob2xkGAQgASgCSAGIAQFCCwoJcmVmZXJlbmNlQgwKCl90aHJlc2hvbGQiZQoOVmVyaWZ5UmVzcG9uc2USEgoKc2ltaWxhcml0eRgBIAEoAhITCgtzYW1lX3BlcnNvbhgCIAEoCBIRCgl0aHJlc2hvbGQYAyABKAISFwoPbWF0Y2hlZF9mYWNlX2lkGAQgASgJIkUKDURldGVjdFJlcXVlc3QSIQoFaW1hZ2UYASABKAsyEi5mYWNlYmFuay52MS5JbWFnZRIRCgltYXhfZmFjZXMYAiABKAUiZQoORGV0ZWN0UmVzcG9uc2USKAoFZmFjZXMYASADKAsyGS5mYWNlYmFuay52MS5EZXRlY3RlZEZhY2USEwoLaW1hZ2Vfd2lkdGgYAiABKAUSFAoMaW1hZ2VfaGVpZ2h0GAMgASgFIrQBChpSZWdpc3RlckZhY2VzU3RyZWFtUmVxdWVzdBIxCgZoZWFkZXIYASABKAsyHy5mYWNlYmFuay52MS5SZWdpc3RyYXRpb25IZWFkZXJIABIoCgVjaHVuaxgCIAEoCzIXLmZhY2ViYW5rLnYxLkltYWdlQ2h1bmtIABIxCgZmaW5pc2gYAyABKAsyHy5mYWNlYmFuay52MS5SZWdpc3RyYXRpb25GaW5pc2hIAEIGCgRwYXJ0IhQKElJlZ2lzdHJhdGlvbkZpbmlzaCKSAQoSUmVnaXN0cmF0aW9uSGVhZGVyEhMKCXBlcnNvbl9pZBgBIAEoCUgAEikKCm5ld19wZXJzb24YAiABKAsyEy5mYWNlYmFuay52MS5QZXJzb25IABIyCg5mYWNlX3NlbGVjdGlvbhgDIAEoDjIaLmZhY2ViYW5rLnYxLkZhY2VTZWxlY3Rpb25CCAoGdGFyZ2V0IigKCkltYWdlQ2h1bmsSDAoEZGF0YRgBIAEoDBIMCgRsYXN0GAIgASgIIpIBChtSZWdpc3RlckZhY2VzU3RyZWFtUmVzcG9uc2USIwoGcGVyc29uGAEgASgLMhMuZmFjZWJhbmsudjEuUGVyc29uEiAKBWZhY2VzGAIgAygLMhEuZmFjZWJhbmsudjEuRmFjZRIsCghyZWplY3RlZBgDIAMoCzIaLmZhY2ViYW5rLnYxLlJlamVjdGVkSW1hZ2UicQoFRnJhbWUSEAoIZnJhbWVfaWQYASABKAkSFAoMdGltZXN0YW1wX21zGAIgASgDEhEKB2VuY29kZWQYAyABKAxIABIkCgNyYXcYBCABKAsyFS5mYWNlYmFuay52MS5SYXdJbWFnZUgAQgcKBWltYWdlIjYKCFJhd0ltYWdlEgsKA3JnYhgBIAEoDBINCgV3aWR0aBgCIAEoBRIOCgZoZWlnaHQYAyABKAUiPQoLQ2xpcE9wdGlvbnMSGwoObWluX3NpbWlsYXJpdHkYASABKAJIAIgBAUIRCg9fbWluX3NpbWlsYXJpdHkiZAoUUmVjb2duaXplQ2xpcFJlcXVlc3QSKQoHb3B0aW9ucxgBIAEoCzIYLmZhY2ViYW5rLnYxLkNsaXBPcHRpb25zEiEKBWZyYW1lGAIgASgLMhIuZmFjZWJhbmsudjEuRnJhbWUixAEKCUNsaXBUcmFjaxIQCgh0cmFja19pZBgBIAEoAxITCgtmaXJzdF9mcmFtZRgCIAEoBRISCgpsYXN0X2ZyYW1lGAMgASgFEhYKDmZpcnN0X2ZyYW1lX2lkGAQgASgJEhUKDWxhc3RfZnJhbWVfaWQYBSABKAkSDgoGZnJhbWVzGAYgASgFEiQKCGlkZW50aXR5GAcgASgLMhIuZmFjZWJhbmsudjEuTWF0Y2gSFwoPYWdyZWVpbmdfZnJhbWVzGAggASgFImIKFVJlY29nbml6ZUNsaXBSZXNwb25zZRImCgZ0cmFja3MYASADKAsyFi5mYWNlYmFuay52MS5DbGlwVHJhY2sSDgoGZnJhbWVzGAIgASgFEhEKCXRocmVzaG9sZBgDIAEoAiJcCgtMaXZlT3B0aW9ucxIbCg5taW5fc2ltaWxhcml0eRgBIAEoAkgAiAEBEh0KFWRyb3BfZnJhbWVzX3doZW5fYnVzeRgCIAEoCEIRCg9fbWluX3NpbWlsYXJpdHkiZgoWUmVjb2duaXplRnJhbWVzUmVxdWVzdBIpCgdvcHRpb25zGAEgASgLMhguZmFjZWJhbmsudjEuTGl2ZU9wdGlvbnMSIQoFZnJhbWUYAiABKAsyEi5mYWNlYmFuay52MS5GcmFtZSKFAQoLVHJhY2tlZEZhY2USLAoJZGV0ZWN0aW9uGAEgASgLMhkuZmFjZWJhbmsudjEuRGV0ZWN0ZWRGYWNlEhAKCHRyYWNrX2lkGAIgASgDEiQKCGlkZW50aXR5GAMgASgLMhIuZmFjZWJhbmsudjEuTWF0Y2gSEAoIZW1iZWRkZWQYBCABKAgikAEKF1JlY29nbml6ZUZyYW1lc1Jlc3BvbnNlEhAKCGZyYW1lX2lkGAEgASgJEhQKDHRpbWVzdGFtcF9tcxgCIAEoAxITCgtmcmFtZV9pbmRleBgDIAEoAxIPCgdkcm9wcGVkGAQgASgIEicKBWZhY2VzGAUgAygLMhguZmFjZWJhbmsudjEuVHJhY2tlZEZhY2UqZgoNRmFjZVNlbGVjdGlvbhIeChpGQUNFX1NFTEVDVElPTl9VTlNQRUNJRklFRBAAEhkKFUZBQ0VfU0VMRUNUSU9OX1NJTkdMRRABEhoKFkZBQ0VfU0VMRUNUSU9OX0xBUkdFU1QQAjKXCQoLRmFjZVNlcnZpY2USUwoMQ3JlYXRlUGVyc29uEiAuZmFjZWJhbmsudjEuQ3JlYXRlUGVyc29uUmVxdWVzdBohLmZhY2ViYW5rLnYxLkNyZWF0ZVBlcnNvblJlc3BvbnNlEkoKCUdldFBlcnNvbhIdLmZhY2ViYW5rLnYxLkdldFBlcnNvblJlcXVlc3QaHi5mYWNlYmFuay52MS5HZXRQZXJzb25SZXNwb25zZRJQCgtMaXN0UGVyc29ucxIfLmZhY2ViYW5rLnYxLkxpc3RQZXJzb25zUmVxdWVzdBogLmZhY2ViYW5rLnYxLkxpc3RQZXJzb25zUmVzcG9uc2USUwoMVXBkYXRlUGVyc29uEiAuZmFjZWJhbmsudjEuVXBkYXRlUGVyc29uUmVxdWVzdBohLmZhY2ViYW5rLnYxLlVwZGF0ZVBlcnNvblJlc3BvbnNlElMKDERlbGV0ZVBlcnNvbhIgLmZhY2ViYW5rLnYxLkRlbGV0ZVBlcnNvblJlcXVlc3QaIS5mYWNlYmFuay52MS5EZWxldGVQZXJzb25SZXNwb25zZRJWCg1SZWdpc3RlckZhY2VzEiEuZmFjZWJhbmsudjEuUmVnaXN0ZXJGYWNlc1JlcXVlc3QaIi5mYWNlYmFuay52MS5SZWdpc3RlckZhY2VzUmVzcG9uc2USSgoJTGlzdEZhY2VzEh0uZmFjZWJhbmsudjEuTGlzdEZhY2VzUmVxdWVzdBoeLmZhY2ViYW5rLnYxLkxpc3RGYWNlc1Jlc3BvbnNlEk0KCkRlbGV0ZUZhY2USHi5mYWNlYmFuay52MS5EZWxldGVGYWNlUmVxdWVzdBofLmZhY2ViYW5rLnYxLkRlbGV0ZUZhY2VSZXNwb25zZRJKCglSZWNvZ25pemUSHS5mYWNlYmFuay52MS5SZWNvZ25pemVSZXF1ZXN0Gh4uZmFjZWJhbmsudjEuUmVjb2duaXplUmVzcG9uc2USQQoGVmVyaWZ5EhouZmFjZWJhbmsudjEuVmVyaWZ5UmVxdWVzdBobLmZhY2ViYW5rLnYxLlZlcmlmeVJlc3BvbnNlEkEKBkRldGVjdBIaLmZhY2ViYW5rLnYxLkRldGVjdFJlcXVlc3QaGy5mYWNlYmFuay52MS5EZXRlY3RSZXNwb25zZRJqChNSZWdpc3RlckZhY2VzU3RyZWFtEicuZmFjZWJhbmsudjEuUmVnaXN0ZXJGYWNlc1N0cmVhbVJlcXVlc3QaKC5mYWNlYmFuay52MS5SZWdpc3RlckZhY2VzU3RyZWFtUmVzcG9uc2UoARJYCg1SZWNvZ25pemVDbGlwEiEuZmFjZWJhbmsudjEuUmVjb2duaXplQ2xpcFJlcXVlc3QaIi5mYWNlYmFuay52MS5SZWNvZ25pemVDbGlwUmVzcG9uc2UoARJgCg9SZWNvZ25pemVGcmFtZXMSIy5mYWNlYmFuay52MS5SZWNvZ25pemVGcmFtZXNSZXF1ZXN0GiQuZmFjZWJhbmsudjEuUmVjb2duaXplRnJhbWVzUmVzcG9uc2UoATABYgZwcm90bzM", [file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("ChpmYWNlYmFuay92MS9mYWNlYmFuay5wcm90bxILZmFjZWJhbmsudjEiVAoQUmVjb2duaXRpb25Nb2RlbBIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSEQoJZGltZW5zaW9uGAMgASgFEg4KBm1ldHJpYxgEIAEoCSK1AQoKQ29sbGVjdGlvbhIMCgRuYW1lGAEgASgJEiwKBW1vZGVsGAIgASgLMh0uZmFjZWJhbmsudjEuUmVjb2duaXRpb25Nb2RlbBIWCgl0aHJlc2hvbGQYAyABKAJIAIgBARIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMcGVyc29uX2NvdW50GAUgASgFQgwKCl90aHJlc2hvbGQiRgoXQ3JlYXRlQ29sbGVjdGlvblJlcXVlc3QSKwoKY29sbGVjdGlvbhgBIAEoCzIXLmZhY2ViYW5rLnYxLkNvbGxlY3Rpb24iRwoYQ3JlYXRlQ29sbGVjdGlvblJlc3BvbnNlEisKCmNvbGxlY3Rpb24YASABKAsyFy5mYWNlYmFuay52MS5Db2xsZWN0aW9uIiQKFEdldENvbGxlY3Rpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkiRAoVR2V0Q29sbGVjdGlvblJlc3BvbnNlEisKCmNvbGxlY3Rpb24YASABKAsyFy5mYWNlYmFuay52MS5Db2xsZWN0aW9uIhgKFkxpc3RDb2xsZWN0aW9uc1JlcXVlc3QiRwoXTGlzdENvbGxlY3Rpb25zUmVzcG9uc2USLAoLY29sbGVjdGlvbnMYASADKAsyFy5mYWNlYmFuay52MS5Db2xsZWN0aW9uIj8KF0RlbGV0ZUNvbGxlY3Rpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkSFgoOZGVsZXRlX3BlcnNvbnMYAiABKAgiMwoYRGVsZXRlQ29sbGVjdGlvblJlc3BvbnNlEhcKD2RlbGV0ZWRfcGVyc29ucxgBIAEoBSL7AgoGUGVyc29uEgoKAmlkGAEgASgJEhMKC2V4dGVybmFsX2lkGAIgASgJEgwKBG5hbWUYAyABKAkSEQoJYmlydGhkYXRlGAQgASgJEg8KB2NvdW50cnkYBSABKAkSDAoEY2l0eRgGIAEoCRINCgV0aXRsZRgHIAEoCRILCgNvcmcYCCABKAkSNwoKYXR0cmlidXRlcxgJIAMoCzIjLmZhY2ViYW5rLnYxLlBlcnNvbi5BdHRyaWJ1dGVzRW50cnkSLwoLY3JlYXRlX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpmYWNlX2NvdW50GAwgASgFEhIKCmNvbGxlY3Rpb24YDSABKAkaMQoPQXR0cmlidXRlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiGAoFSW1hZ2USDwoHY29udGVudBgBIAEoDCJCCgtCb3VuZGluZ0JveBIJCgF4GAEgASgCEgkKAXkYAiABKAISDQoFd2lkdGgYAyABKAISDgoGaGVpZ2h0GAQgASgCIh0KBVBvaW50EgkKAXgYASABKAISCQoBeRgCIAEoAiJrCgxEZXRlY3RlZEZhY2USJQoDYm94GAEgASgLMhguZmFjZWJhbmsudjEuQm91bmRpbmdCb3gSJQoJbGFuZG1hcmtzGAIgAygLMhIuZmFjZWJhbmsudjEuUG9pbnQSDQoFc2NvcmUYAyABKAIimgEKBEZhY2USCgoCaWQYASABKAkSEQoJcGVyc29uX2lkGAIgASgJEiwKCWRldGVjdGlvbhgDIAEoCzIZLmZhY2ViYW5rLnYxLkRldGVjdGVkRmFjZRIUCgxpbWFnZV9zaGEyNTYYBCABKAkSLwoLY3JlYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjoKE0NyZWF0ZVBlcnNvblJlcXVlc3QSIwoGcGVyc29uGAEgASgLMhMuZmFjZWJhbmsudjEuUGVyc29uIjsKFENyZWF0ZVBlcnNvblJlc3BvbnNlEiMKBnBlcnNvbhgBIAEoCzITLmZhY2ViYW5rLnYxLlBlcnNvbiIeChBHZXRQZXJzb25SZXF1ZXN0EgoKAmlkGAEgASgJIjgKEUdldFBlcnNvblJlc3BvbnNlEiMKBnBlcnNvbhgBIAEoCzITLmZhY2ViYW5rLnYxLlBlcnNvbiJPChJMaXN0UGVyc29uc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSEgoKY29sbGVjdGlvbhgDIAEoCSJUChNMaXN0UGVyc29uc1Jlc3BvbnNlEiQKB3BlcnNvbnMYASADKAsyEy5mYWNlYmFuay52MS5QZXJzb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJImsKE1VwZGF0ZVBlcnNvblJlcXVlc3QSIwoGcGVyc29uGAEgASgLMhMuZmFjZWJhbmsudjEuUGVyc29uEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayI7ChRVcGRhdGVQZXJzb25SZXNwb25zZRIjCgZwZXJzb24YASABKAsyEy5mYWNlYmFuay52MS5QZXJzb24iIQoTRGVsZXRlUGVyc29uUmVxdWVzdBIKCgJpZBgBIAEoCSItChREZWxldGVQZXJzb25SZXNwb25zZRIVCg1kZWxldGVkX2ZhY2VzGAEgASgFIrgBChRSZWdpc3RlckZhY2VzUmVxdWVzdBITCglwZXJzb25faWQYASABKAlIABIpCgpuZXdfcGVyc29uGAIgASgLMhMuZmFjZWJhbmsudjEuUGVyc29uSAASIgoGaW1hZ2VzGAMgAygLMhIuZmFjZWJhbmsudjEuSW1hZ2USMgoOZmFjZV9zZWxlY3Rpb24YBCABKA4yGi5mYWNlYmFuay52MS5GYWNlU2VsZWN0aW9uQggKBnRhcmdldCJFCg1SZWplY3RlZEltYWdlEhMKC2ltYWdlX2luZGV4GAEgASgFEg4KBnJlYXNvbhgCIAEoCRIPCgdtZXNzYWdlGAMgASgJIowBChVSZWdpc3RlckZhY2VzUmVzcG9uc2USIwoGcGVyc29uGAEgASgLMhMuZmFjZWJhbmsudjEuUGVyc29uEiAKBWZhY2VzGAIgAygLMhEuZmFjZWJhbmsudjEuRmFjZRIsCghyZWplY3RlZBgDIAMoCzIaLmZhY2ViYW5rLnYxLlJlamVjdGVkSW1hZ2UiJQoQTGlzdEZhY2VzUmVxdWVzdBIRCglwZXJzb25faWQYASABKAkiNQoRTGlzdEZhY2VzUmVzcG9uc2USIAoFZmFjZXMYASADKAsyES5mYWNlYmFuay52MS5GYWNlIh8KEURlbGV0ZUZhY2VSZXF1ZXN0EgoKAmlkGAEgASgJIhQKEkRlbGV0ZUZhY2VSZXNwb25zZSKbAQoQUmVjb2duaXplUmVxdWVzdBIhCgVpbWFnZRgBIAEoCzISLmZhY2ViYW5rLnYxLkltYWdlEhEKCW1heF9mYWNlcxgCIAEoBRINCgV0b3BfaxgDIAEoBRIbCg5taW5fc2ltaWxhcml0eRgEIAEoAkgAiAEBEhIKCmNvbGxlY3Rpb24YBSABKAlCEQoPX21pbl9zaW1pbGFyaXR5IlEKBU1hdGNoEiMKBnBlcnNvbhgBIAEoCzITLmZhY2ViYW5rLnYxLlBlcnNvbhIPCgdmYWNlX2lkGAIgASgJEhIKCnNpbWlsYXJpdHkYAyABKAIiYwoOUmVjb2duaXplZEZhY2USLAoJZGV0ZWN0aW9uGAEgASgLMhkuZmFjZWJhbmsudjEuRGV0ZWN0ZWRGYWNlEiMKB21hdGNoZXMYAiADKAsyEi5mYWNlYmFuay52MS5NYXRjaCJSChFSZWNvZ25pemVSZXNwb25zZRIqCgVmYWNlcxgBIAMoCzIbLmZhY2ViYW5rLnYxLlJlY29nbml6ZWRGYWNlEhEKCXRocmVzaG9sZBgCIAEoAiK5AQoNVmVyaWZ5UmVxdWVzdBIhCgVpbWFnZRgBIAEoCzISLmZhY2ViYW5rLnYxLkltYWdlEikKC290aGVyX2ltYWdlGAIgASgLMhIuZmFjZWJhbmsudjEuSW1hZ2VIABITCglwZXJzb25faWQYAyABKAlIABIWCgl0aHJlc2hvbGQYBCABKAJIAYgBARISCgpjb2xsZWN0aW9uGAUgASgJQgsKCXJlZmVyZW5jZUIMCgpfdGhyZXNob2xkImUKDlZlcmlmeVJlc3BvbnNlEhIKCnNpbWlsYXJpdHkYASABKAISEwoLc2FtZV9wZXJzb24YAiABKAgSEQoJdGhyZXNob2xkGAMgASgCEhcKD21hdGNoZWRfZmFjZV9pZBgEIAEoCSJFCg1EZXRlY3RSZXF1ZXN0EiEKBWltYWdlGAEgASgLMhIuZmFjZWJhbmsudjEuSW1hZ2USEQoJbWF4X2ZhY2VzGAIgASgFImUKDkRldGVjdFJlc3BvbnNlEigKBWZhY2VzGAEgAygLMhkuZmFjZWJhbmsudjEuRGV0ZWN0ZWRGYWNlEhMKC2ltYWdlX3dpZHRoGAIgASgFEhQKDGltYWdlX2hlaWdodBgDIAEoBSK0AQoaUmVnaXN0ZXJGYWNlc1N0cmVhbVJlcXVlc3QSMQoGaGVhZGVyGAEgASgLMh8uZmFjZWJhbmsudjEuUmVnaXN0cmF0aW9uSGVhZGVySAASKAoFY2h1bmsYAiABKAsyFy5mYWNlYmFuay52MS5JbWFnZUNodW5rSAASMQoGZmluaXNoGAMgASgLMh8uZmFjZWJhbmsudjEuUmVnaXN0cmF0aW9uRmluaXNoSABCBgoEcGFydCIUChJSZWdpc3RyYXRpb25GaW5pc2gikgEKElJlZ2lzdHJhdGlvbkhlYWRlchITCglwZXJzb25faWQYASABKAlIABIpCgpuZXdfcGVyc29uGAIgASgLMhMuZmFjZWJhbmsudjEuUGVyc29uSAASMgoOZmFjZV9zZWxlY3Rpb24YAyABKA4yGi5mYWNlYmFuay52MS5GYWNlU2VsZWN0aW9uQggKBnRhcmdldCIoCgpJbWFnZUNodW5rEgwKBGRhdGEYASABKAwSDAoEbGFzdBgCIAEoCCKSAQobUmVnaXN0ZXJGYWNlc1N0cmVhbVJlc3BvbnNlEiMKBnBlcnNvbhgBIAEoCzITLmZhY2ViYW5rLnYxLlBlcnNvbhIgCgVmYWNlcxgCIAMoCzIRLmZhY2ViYW5rLnYxLkZhY2USLAoIcmVqZWN0ZWQYAyADKAsyGi5mYWNlYmFuay52MS5SZWplY3RlZEltYWdlInEKBUZyYW1lEhAKCGZyYW1lX2lkGAEgASgJEhQKDHRpbWVzdGFtcF9tcxgCIAEoAxIRCgdlbmNvZGVkGAMgASgMSAASJAoDcmF3GAQgASgLMhUuZmFjZWJhbmsudjEuUmF3SW1hZ2VIAEIHCgVpbWFnZSI2CghSYXdJbWFnZRILCgNyZ2IYASABKAwSDQoFd2lkdGgYAiABKAUSDgoGaGVpZ2h0GAMgASgFIlEKC0NsaXBPcHRpb25zEhsKDm1pbl9zaW1pbGFyaXR5GAEgASgCSACIAQESEgoKY29sbGVjdGlvbhgCIAEoCUIRCg9fbWluX3NpbWlsYXJpdHkiZAoUUmVjb2duaXplQ2xpcFJlcXVlc3QSKQoHb3B0aW9ucxgBIAEoCzIYLmZhY2ViYW5rLnYxLkNsaXBPcHRpb25zEiEKBWZyYW1lGAIgASgLMhIuZmFjZWJhbmsudjEuRnJhbWUixAEKCUNsaXBUcmFjaxIQCgh0cmFja19pZBgBIAEoAxITCgtmaXJzdF9mcmFtZRgCIAEoBRISCgpsYXN0X2ZyYW1lGAMgASgFEhYKDmZpcnN0X2ZyYW1lX2lkGAQgASgJEhUKDWxhc3RfZnJhbWVfaWQYBSABKAkSDgoGZnJhbWVzGAYgASgFEiQKCGlkZW50aXR5GAcgASgLMhIuZmFjZWJhbmsudjEuTWF0Y2gSFwoPYWdyZWVpbmdfZnJhbWVzGAggASgFImIKFVJlY29nbml6ZUNsaXBSZXNwb25zZRImCgZ0cmFja3MYASADKAsyFi5mYWNlYmFuay52MS5DbGlwVHJhY2sSDgoGZnJhbWVzGAIgASgFEhEKCXRocmVzaG9sZBgDIAEoAiJwCgtMaXZlT3B0aW9ucxIbCg5taW5fc2ltaWxhcml0eRgBIAEoAkgAiAEBEh0KFWRyb3BfZnJhbWVzX3doZW5fYnVzeRgCIAEoCBISCgpjb2xsZWN0aW9uGAMgASgJQhEKD19taW5fc2ltaWxhcml0eSJmChZSZWNvZ25pemVGcmFtZXNSZXF1ZXN0EikKB29wdGlvbnMYASABKAsyGC5mYWNlYmFuay52MS5MaXZlT3B0aW9ucxIhCgVmcmFtZRgCIAEoCzISLmZhY2ViYW5rLnYxLkZyYW1lIoUBCgtUcmFja2VkRmFjZRIsCglkZXRlY3Rpb24YASABKAsyGS5mYWNlYmFuay52MS5EZXRlY3RlZEZhY2USEAoIdHJhY2tfaWQYAiABKAMSJAoIaWRlbnRpdHkYAyABKAsyEi5mYWNlYmFuay52MS5NYXRjaBIQCghlbWJlZGRlZBgEIAEoCCKQAQoXUmVjb2duaXplRnJhbWVzUmVzcG9uc2USEAoIZnJhbWVfaWQYASABKAkSFAoMdGltZXN0YW1wX21zGAIgASgDEhMKC2ZyYW1lX2luZGV4GAMgASgDEg8KB2Ryb3BwZWQYBCABKAgSJwoFZmFjZXMYBSADKAsyGC5mYWNlYmFuay52MS5UcmFja2VkRmFjZSpmCg1GYWNlU2VsZWN0aW9uEh4KGkZBQ0VfU0VMRUNUSU9OX1VOU1BFQ0lGSUVEEAASGQoVRkFDRV9TRUxFQ1RJT05fU0lOR0xFEAESGgoWRkFDRV9TRUxFQ1RJT05fTEFSR0VTVBACMo8MCgtGYWNlU2VydmljZRJfChBDcmVhdGVDb2xsZWN0aW9uEiQuZmFjZWJhbmsudjEuQ3JlYXRlQ29sbGVjdGlvblJlcXVlc3QaJS5mYWNlYmFuay52MS5DcmVhdGVDb2xsZWN0aW9uUmVzcG9uc2USVgoNR2V0Q29sbGVjdGlvbhIhLmZhY2ViYW5rLnYxLkdldENvbGxlY3Rpb25SZXF1ZXN0GiIuZmFjZWJhbmsudjEuR2V0Q29sbGVjdGlvblJlc3BvbnNlElwKD0xpc3RDb2xsZWN0aW9ucxIjLmZhY2ViYW5rLnYxLkxpc3RDb2xsZWN0aW9uc1JlcXVlc3QaJC5mYWNlYmFuay52MS5MaXN0Q29sbGVjdGlvbnNSZXNwb25zZRJfChBEZWxldGVDb2xsZWN0aW9uEiQuZmFjZWJhbmsudjEuRGVsZXRlQ29sbGVjdGlvblJlcXVlc3QaJS5mYWNlYmFuay52MS5EZWxldGVDb2xsZWN0aW9uUmVzcG9uc2USUwoMQ3JlYXRlUGVyc29uEiAuZmFjZWJhbmsudjEuQ3JlYXRlUGVyc29uUmVxdWVzdBohLmZhY2ViYW5rLnYxLkNyZWF0ZVBlcnNvblJlc3BvbnNlEkoKCUdldFBlcnNvbhIdLmZhY2ViYW5rLnYxLkdldFBlcnNvblJlcXVlc3QaHi5mYWNlYmFuay52MS5HZXRQZXJzb25SZXNwb25zZRJQCgtMaXN0UGVyc29ucxIfLmZhY2ViYW5rLnYxLkxpc3RQZXJzb25zUmVxdWVzdBogLmZhY2ViYW5rLnYxLkxpc3RQZXJzb25zUmVzcG9uc2USUwoMVXBkYXRlUGVyc29uEiAuZmFjZWJhbmsudjEuVXBkYXRlUGVyc29uUmVxdWVzdBohLmZhY2ViYW5rLnYxLlVwZGF0ZVBlcnNvblJlc3BvbnNlElMKDERlbGV0ZVBlcnNvbhIgLmZhY2ViYW5rLnYxLkRlbGV0ZVBlcnNvblJlcXVlc3QaIS5mYWNlYmFuay52MS5EZWxldGVQZXJzb25SZXNwb25zZRJWCg1SZWdpc3RlckZhY2VzEiEuZmFjZWJhbmsudjEuUmVnaXN0ZXJGYWNlc1JlcXVlc3QaIi5mYWNlYmFuay52MS5SZWdpc3RlckZhY2VzUmVzcG9uc2USSgoJTGlzdEZhY2VzEh0uZmFjZWJhbmsudjEuTGlzdEZhY2VzUmVxdWVzdBoeLmZhY2ViYW5rLnYxLkxpc3RGYWNlc1Jlc3BvbnNlEk0KCkRlbGV0ZUZhY2USHi5mYWNlYmFuay52MS5EZWxldGVGYWNlUmVxdWVzdBofLmZhY2ViYW5rLnYxLkRlbGV0ZUZhY2VSZXNwb25zZRJKCglSZWNvZ25pemUSHS5mYWNlYmFuay52MS5SZWNvZ25pemVSZXF1ZXN0Gh4uZmFjZWJhbmsudjEuUmVjb2duaXplUmVzcG9uc2USQQoGVmVyaWZ5EhouZmFjZWJhbmsudjEuVmVyaWZ5UmVxdWVzdBobLmZhY2ViYW5rLnYxLlZlcmlmeVJlc3BvbnNlEkEKBkRldGVjdBIaLmZhY2ViYW5rLnYxLkRldGVjdFJlcXVlc3QaGy5mYWNlYmFuay52MS5EZXRlY3RSZXNwb25zZRJqChNSZWdpc3RlckZhY2VzU3RyZWFtEicuZmFjZWJhbmsudjEuUmVnaXN0ZXJGYWNlc1N0cmVhbVJlcXVlc3QaKC5mYWNlYmFuay52MS5SZWdpc3RlckZhY2VzU3RyZWFtUmVzcG9uc2UoARJYCg1SZWNvZ25pemVDbGlwEiEuZmFjZWJhbmsudjEuUmVjb2duaXplQ2xpcFJlcXVlc3QaIi5mYWNlYmFuay52MS5SZWNvZ25pemVDbGlwUmVzcG9uc2UoARJgCg9SZWNvZ25pemVGcmFtZXMSIy5mYWNlYmFuay52MS5SZWNvZ25pemVGcmFtZXNSZXF1ZXN0GiQuZmFjZWJhbmsudjEuUmVjb2duaXplRnJhbWVzUmVzcG9uc2UoATABYgZwcm90bzM", [file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+
+/**
+ * The recognition model a collection's embeddings come from. Embeddings of
+ * different models are never compared.
+ *
+ * @generated from message facebank.v1.RecognitionModel
+ */
+export type RecognitionModel = Message<"facebank.v1.RecognitionModel"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string version = 2;
+   */
+  version: string;
+
+  /**
+   * Length of an embedding.
+   *
+   * @generated from field: int32 dimension = 3;
+   */
+  dimension: number;
+
+  /**
+   * How two embeddings are compared: "cosine".
+   *
+   * @generated from field: string metric = 4;
+   */
+  metric: string;
+};
+
+/**
+ * Describes the message facebank.v1.RecognitionModel.
+ * Use `create(RecognitionModelSchema)` to create a new message.
+ */
+export const RecognitionModelSchema: GenMessage<RecognitionModel> = /*@__PURE__*/
+  messageDesc(file_facebank_v1_facebank, 0);
+
+/**
+ * A named set of persons, searched on its own.
+ *
+ * @generated from message facebank.v1.Collection
+ */
+export type Collection = Message<"facebank.v1.Collection"> & {
+  /**
+   * 1 to 64 characters: lower-case letters, digits and underscores, starting
+   * with a letter.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The model the collection is pinned to. On create, empty means the model
+   * this server runs; any other must be that model too.
+   *
+   * @generated from field: facebank.v1.RecognitionModel model = 2;
+   */
+  model?: RecognitionModel | undefined;
+
+  /**
+   * The match threshold of searches in this collection that give none;
+   * unset means the server's configured threshold.
+   *
+   * @generated from field: optional float threshold = 3;
+   */
+  threshold?: number | undefined;
+
+  /**
+   * Output only.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 4;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * Number of persons. Output only.
+   *
+   * @generated from field: int32 person_count = 5;
+   */
+  personCount: number;
+};
+
+/**
+ * Describes the message facebank.v1.Collection.
+ * Use `create(CollectionSchema)` to create a new message.
+ */
+export const CollectionSchema: GenMessage<Collection> = /*@__PURE__*/
+  messageDesc(file_facebank_v1_facebank, 1);
+
+/**
+ * @generated from message facebank.v1.CreateCollectionRequest
+ */
+export type CreateCollectionRequest = Message<"facebank.v1.CreateCollectionRequest"> & {
+  /**
+   * @generated from field: facebank.v1.Collection collection = 1;
+   */
+  collection?: Collection | undefined;
+};
+
+/**
+ * Describes the message facebank.v1.CreateCollectionRequest.
+ * Use `create(CreateCollectionRequestSchema)` to create a new message.
+ */
+export const CreateCollectionRequestSchema: GenMessage<CreateCollectionRequest> = /*@__PURE__*/
+  messageDesc(file_facebank_v1_facebank, 2);
+
+/**
+ * @generated from message facebank.v1.CreateCollectionResponse
+ */
+export type CreateCollectionResponse = Message<"facebank.v1.CreateCollectionResponse"> & {
+  /**
+   * @generated from field: facebank.v1.Collection collection = 1;
+   */
+  collection?: Collection | undefined;
+};
+
+/**
+ * Describes the message facebank.v1.CreateCollectionResponse.
+ * Use `create(CreateCollectionResponseSchema)` to create a new message.
+ */
+export const CreateCollectionResponseSchema: GenMessage<CreateCollectionResponse> = /*@__PURE__*/
+  messageDesc(file_facebank_v1_facebank, 3);
+
+/**
+ * @generated from message facebank.v1.GetCollectionRequest
+ */
+export type GetCollectionRequest = Message<"facebank.v1.GetCollectionRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message facebank.v1.GetCollectionRequest.
+ * Use `create(GetCollectionRequestSchema)` to create a new message.
+ */
+export const GetCollectionRequestSchema: GenMessage<GetCollectionRequest> = /*@__PURE__*/
+  messageDesc(file_facebank_v1_facebank, 4);
+
+/**
+ * @generated from message facebank.v1.GetCollectionResponse
+ */
+export type GetCollectionResponse = Message<"facebank.v1.GetCollectionResponse"> & {
+  /**
+   * @generated from field: facebank.v1.Collection collection = 1;
+   */
+  collection?: Collection | undefined;
+};
+
+/**
+ * Describes the message facebank.v1.GetCollectionResponse.
+ * Use `create(GetCollectionResponseSchema)` to create a new message.
+ */
+export const GetCollectionResponseSchema: GenMessage<GetCollectionResponse> = /*@__PURE__*/
+  messageDesc(file_facebank_v1_facebank, 5);
+
+/**
+ * @generated from message facebank.v1.ListCollectionsRequest
+ */
+export type ListCollectionsRequest = Message<"facebank.v1.ListCollectionsRequest"> & {
+};
+
+/**
+ * Describes the message facebank.v1.ListCollectionsRequest.
+ * Use `create(ListCollectionsRequestSchema)` to create a new message.
+ */
+export const ListCollectionsRequestSchema: GenMessage<ListCollectionsRequest> = /*@__PURE__*/
+  messageDesc(file_facebank_v1_facebank, 6);
+
+/**
+ * @generated from message facebank.v1.ListCollectionsResponse
+ */
+export type ListCollectionsResponse = Message<"facebank.v1.ListCollectionsResponse"> & {
+  /**
+   * @generated from field: repeated facebank.v1.Collection collections = 1;
+   */
+  collections: Collection[];
+};
+
+/**
+ * Describes the message facebank.v1.ListCollectionsResponse.
+ * Use `create(ListCollectionsResponseSchema)` to create a new message.
+ */
+export const ListCollectionsResponseSchema: GenMessage<ListCollectionsResponse> = /*@__PURE__*/
+  messageDesc(file_facebank_v1_facebank, 7);
+
+/**
+ * @generated from message facebank.v1.DeleteCollectionRequest
+ */
+export type DeleteCollectionRequest = Message<"facebank.v1.DeleteCollectionRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Also delete the collection's persons and faces; without it, a collection
+   * that holds persons is not deleted (FAILED_PRECONDITION).
+   *
+   * @generated from field: bool delete_persons = 2;
+   */
+  deletePersons: boolean;
+};
+
+/**
+ * Describes the message facebank.v1.DeleteCollectionRequest.
+ * Use `create(DeleteCollectionRequestSchema)` to create a new message.
+ */
+export const DeleteCollectionRequestSchema: GenMessage<DeleteCollectionRequest> = /*@__PURE__*/
+  messageDesc(file_facebank_v1_facebank, 8);
+
+/**
+ * @generated from message facebank.v1.DeleteCollectionResponse
+ */
+export type DeleteCollectionResponse = Message<"facebank.v1.DeleteCollectionResponse"> & {
+  /**
+   * Persons deleted with the collection.
+   *
+   * @generated from field: int32 deleted_persons = 1;
+   */
+  deletedPersons: number;
+};
+
+/**
+ * Describes the message facebank.v1.DeleteCollectionResponse.
+ * Use `create(DeleteCollectionResponseSchema)` to create a new message.
+ */
+export const DeleteCollectionResponseSchema: GenMessage<DeleteCollectionResponse> = /*@__PURE__*/
+  messageDesc(file_facebank_v1_facebank, 9);
 
 /**
  * A person who can be recognised.
@@ -28,7 +261,8 @@ export type Person = Message<"facebank.v1.Person"> & {
   id: string;
 
   /**
-   * The caller's own identifier for this person; unique when set.
+   * The caller's own identifier for this person; unique within the
+   * collection when set.
    *
    * @generated from field: string external_id = 2;
    */
@@ -93,6 +327,14 @@ export type Person = Message<"facebank.v1.Person"> & {
    * @generated from field: int32 face_count = 12;
    */
   faceCount: number;
+
+  /**
+   * The collection the person belongs to, set on create (empty means
+   * `default`) and never changed after.
+   *
+   * @generated from field: string collection = 13;
+   */
+  collection: string;
 };
 
 /**
@@ -100,7 +342,7 @@ export type Person = Message<"facebank.v1.Person"> & {
  * Use `create(PersonSchema)` to create a new message.
  */
 export const PersonSchema: GenMessage<Person> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 0);
+  messageDesc(file_facebank_v1_facebank, 10);
 
 /**
  * An encoded photo: JPEG, PNG, WebP or BMP.
@@ -119,7 +361,7 @@ export type Image = Message<"facebank.v1.Image"> & {
  * Use `create(ImageSchema)` to create a new message.
  */
 export const ImageSchema: GenMessage<Image> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 1);
+  messageDesc(file_facebank_v1_facebank, 11);
 
 /**
  * An axis-aligned box in pixels of the (orientation-corrected) image.
@@ -153,7 +395,7 @@ export type BoundingBox = Message<"facebank.v1.BoundingBox"> & {
  * Use `create(BoundingBoxSchema)` to create a new message.
  */
 export const BoundingBoxSchema: GenMessage<BoundingBox> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 2);
+  messageDesc(file_facebank_v1_facebank, 12);
 
 /**
  * @generated from message facebank.v1.Point
@@ -175,7 +417,7 @@ export type Point = Message<"facebank.v1.Point"> & {
  * Use `create(PointSchema)` to create a new message.
  */
 export const PointSchema: GenMessage<Point> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 3);
+  messageDesc(file_facebank_v1_facebank, 13);
 
 /**
  * A face found by the detector.
@@ -210,7 +452,7 @@ export type DetectedFace = Message<"facebank.v1.DetectedFace"> & {
  * Use `create(DetectedFaceSchema)` to create a new message.
  */
 export const DetectedFaceSchema: GenMessage<DetectedFace> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 4);
+  messageDesc(file_facebank_v1_facebank, 14);
 
 /**
  * A face registered for a person.
@@ -251,7 +493,7 @@ export type Face = Message<"facebank.v1.Face"> & {
  * Use `create(FaceSchema)` to create a new message.
  */
 export const FaceSchema: GenMessage<Face> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 5);
+  messageDesc(file_facebank_v1_facebank, 15);
 
 /**
  * @generated from message facebank.v1.CreatePersonRequest
@@ -268,7 +510,7 @@ export type CreatePersonRequest = Message<"facebank.v1.CreatePersonRequest"> & {
  * Use `create(CreatePersonRequestSchema)` to create a new message.
  */
 export const CreatePersonRequestSchema: GenMessage<CreatePersonRequest> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 6);
+  messageDesc(file_facebank_v1_facebank, 16);
 
 /**
  * @generated from message facebank.v1.CreatePersonResponse
@@ -285,7 +527,7 @@ export type CreatePersonResponse = Message<"facebank.v1.CreatePersonResponse"> &
  * Use `create(CreatePersonResponseSchema)` to create a new message.
  */
 export const CreatePersonResponseSchema: GenMessage<CreatePersonResponse> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 7);
+  messageDesc(file_facebank_v1_facebank, 17);
 
 /**
  * @generated from message facebank.v1.GetPersonRequest
@@ -302,7 +544,7 @@ export type GetPersonRequest = Message<"facebank.v1.GetPersonRequest"> & {
  * Use `create(GetPersonRequestSchema)` to create a new message.
  */
 export const GetPersonRequestSchema: GenMessage<GetPersonRequest> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 8);
+  messageDesc(file_facebank_v1_facebank, 18);
 
 /**
  * @generated from message facebank.v1.GetPersonResponse
@@ -319,7 +561,7 @@ export type GetPersonResponse = Message<"facebank.v1.GetPersonResponse"> & {
  * Use `create(GetPersonResponseSchema)` to create a new message.
  */
 export const GetPersonResponseSchema: GenMessage<GetPersonResponse> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 9);
+  messageDesc(file_facebank_v1_facebank, 19);
 
 /**
  * @generated from message facebank.v1.ListPersonsRequest
@@ -338,6 +580,13 @@ export type ListPersonsRequest = Message<"facebank.v1.ListPersonsRequest"> & {
    * @generated from field: string page_token = 2;
    */
   pageToken: string;
+
+  /**
+   * The collection to list; empty means `default`.
+   *
+   * @generated from field: string collection = 3;
+   */
+  collection: string;
 };
 
 /**
@@ -345,7 +594,7 @@ export type ListPersonsRequest = Message<"facebank.v1.ListPersonsRequest"> & {
  * Use `create(ListPersonsRequestSchema)` to create a new message.
  */
 export const ListPersonsRequestSchema: GenMessage<ListPersonsRequest> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 10);
+  messageDesc(file_facebank_v1_facebank, 20);
 
 /**
  * @generated from message facebank.v1.ListPersonsResponse
@@ -369,7 +618,7 @@ export type ListPersonsResponse = Message<"facebank.v1.ListPersonsResponse"> & {
  * Use `create(ListPersonsResponseSchema)` to create a new message.
  */
 export const ListPersonsResponseSchema: GenMessage<ListPersonsResponse> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 11);
+  messageDesc(file_facebank_v1_facebank, 21);
 
 /**
  * @generated from message facebank.v1.UpdatePersonRequest
@@ -396,7 +645,7 @@ export type UpdatePersonRequest = Message<"facebank.v1.UpdatePersonRequest"> & {
  * Use `create(UpdatePersonRequestSchema)` to create a new message.
  */
 export const UpdatePersonRequestSchema: GenMessage<UpdatePersonRequest> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 12);
+  messageDesc(file_facebank_v1_facebank, 22);
 
 /**
  * @generated from message facebank.v1.UpdatePersonResponse
@@ -413,7 +662,7 @@ export type UpdatePersonResponse = Message<"facebank.v1.UpdatePersonResponse"> &
  * Use `create(UpdatePersonResponseSchema)` to create a new message.
  */
 export const UpdatePersonResponseSchema: GenMessage<UpdatePersonResponse> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 13);
+  messageDesc(file_facebank_v1_facebank, 23);
 
 /**
  * @generated from message facebank.v1.DeletePersonRequest
@@ -430,7 +679,7 @@ export type DeletePersonRequest = Message<"facebank.v1.DeletePersonRequest"> & {
  * Use `create(DeletePersonRequestSchema)` to create a new message.
  */
 export const DeletePersonRequestSchema: GenMessage<DeletePersonRequest> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 14);
+  messageDesc(file_facebank_v1_facebank, 24);
 
 /**
  * @generated from message facebank.v1.DeletePersonResponse
@@ -449,7 +698,7 @@ export type DeletePersonResponse = Message<"facebank.v1.DeletePersonResponse"> &
  * Use `create(DeletePersonResponseSchema)` to create a new message.
  */
 export const DeletePersonResponseSchema: GenMessage<DeletePersonResponse> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 15);
+  messageDesc(file_facebank_v1_facebank, 25);
 
 /**
  * @generated from message facebank.v1.RegisterFacesRequest
@@ -492,7 +741,7 @@ export type RegisterFacesRequest = Message<"facebank.v1.RegisterFacesRequest"> &
  * Use `create(RegisterFacesRequestSchema)` to create a new message.
  */
 export const RegisterFacesRequestSchema: GenMessage<RegisterFacesRequest> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 16);
+  messageDesc(file_facebank_v1_facebank, 26);
 
 /**
  * Why one image of a RegisterFaces call added no face.
@@ -525,7 +774,7 @@ export type RejectedImage = Message<"facebank.v1.RejectedImage"> & {
  * Use `create(RejectedImageSchema)` to create a new message.
  */
 export const RejectedImageSchema: GenMessage<RejectedImage> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 17);
+  messageDesc(file_facebank_v1_facebank, 27);
 
 /**
  * @generated from message facebank.v1.RegisterFacesResponse
@@ -552,7 +801,7 @@ export type RegisterFacesResponse = Message<"facebank.v1.RegisterFacesResponse">
  * Use `create(RegisterFacesResponseSchema)` to create a new message.
  */
 export const RegisterFacesResponseSchema: GenMessage<RegisterFacesResponse> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 18);
+  messageDesc(file_facebank_v1_facebank, 28);
 
 /**
  * @generated from message facebank.v1.ListFacesRequest
@@ -569,7 +818,7 @@ export type ListFacesRequest = Message<"facebank.v1.ListFacesRequest"> & {
  * Use `create(ListFacesRequestSchema)` to create a new message.
  */
 export const ListFacesRequestSchema: GenMessage<ListFacesRequest> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 19);
+  messageDesc(file_facebank_v1_facebank, 29);
 
 /**
  * @generated from message facebank.v1.ListFacesResponse
@@ -586,7 +835,7 @@ export type ListFacesResponse = Message<"facebank.v1.ListFacesResponse"> & {
  * Use `create(ListFacesResponseSchema)` to create a new message.
  */
 export const ListFacesResponseSchema: GenMessage<ListFacesResponse> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 20);
+  messageDesc(file_facebank_v1_facebank, 30);
 
 /**
  * @generated from message facebank.v1.DeleteFaceRequest
@@ -603,7 +852,7 @@ export type DeleteFaceRequest = Message<"facebank.v1.DeleteFaceRequest"> & {
  * Use `create(DeleteFaceRequestSchema)` to create a new message.
  */
 export const DeleteFaceRequestSchema: GenMessage<DeleteFaceRequest> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 21);
+  messageDesc(file_facebank_v1_facebank, 31);
 
 /**
  * @generated from message facebank.v1.DeleteFaceResponse
@@ -616,7 +865,7 @@ export type DeleteFaceResponse = Message<"facebank.v1.DeleteFaceResponse"> & {
  * Use `create(DeleteFaceResponseSchema)` to create a new message.
  */
 export const DeleteFaceResponseSchema: GenMessage<DeleteFaceResponse> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 22);
+  messageDesc(file_facebank_v1_facebank, 32);
 
 /**
  * @generated from message facebank.v1.RecognizeRequest
@@ -642,11 +891,18 @@ export type RecognizeRequest = Message<"facebank.v1.RecognizeRequest"> & {
   topK: number;
 
   /**
-   * Overrides the configured match threshold for this call.
+   * Overrides the collection's match threshold for this call.
    *
    * @generated from field: optional float min_similarity = 4;
    */
   minSimilarity?: number | undefined;
+
+  /**
+   * The collection to search; empty means `default`.
+   *
+   * @generated from field: string collection = 5;
+   */
+  collection: string;
 };
 
 /**
@@ -654,7 +910,7 @@ export type RecognizeRequest = Message<"facebank.v1.RecognizeRequest"> & {
  * Use `create(RecognizeRequestSchema)` to create a new message.
  */
 export const RecognizeRequestSchema: GenMessage<RecognizeRequest> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 23);
+  messageDesc(file_facebank_v1_facebank, 33);
 
 /**
  * A registered face similar enough to a face in the photo.
@@ -685,7 +941,7 @@ export type Match = Message<"facebank.v1.Match"> & {
  * Use `create(MatchSchema)` to create a new message.
  */
 export const MatchSchema: GenMessage<Match> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 24);
+  messageDesc(file_facebank_v1_facebank, 34);
 
 /**
  * @generated from message facebank.v1.RecognizedFace
@@ -709,7 +965,7 @@ export type RecognizedFace = Message<"facebank.v1.RecognizedFace"> & {
  * Use `create(RecognizedFaceSchema)` to create a new message.
  */
 export const RecognizedFaceSchema: GenMessage<RecognizedFace> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 25);
+  messageDesc(file_facebank_v1_facebank, 35);
 
 /**
  * @generated from message facebank.v1.RecognizeResponse
@@ -735,7 +991,7 @@ export type RecognizeResponse = Message<"facebank.v1.RecognizeResponse"> & {
  * Use `create(RecognizeResponseSchema)` to create a new message.
  */
 export const RecognizeResponseSchema: GenMessage<RecognizeResponse> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 26);
+  messageDesc(file_facebank_v1_facebank, 36);
 
 /**
  * @generated from message facebank.v1.VerifyRequest
@@ -770,11 +1026,19 @@ export type VerifyRequest = Message<"facebank.v1.VerifyRequest"> & {
   } | { case: undefined; value?: undefined };
 
   /**
-   * Overrides the configured match threshold for this call.
+   * Overrides the collection's match threshold for this call.
    *
    * @generated from field: optional float threshold = 4;
    */
   threshold?: number | undefined;
+
+  /**
+   * The collection whose model and threshold apply; a person_id must belong
+   * to it. Empty means `default`.
+   *
+   * @generated from field: string collection = 5;
+   */
+  collection: string;
 };
 
 /**
@@ -782,7 +1046,7 @@ export type VerifyRequest = Message<"facebank.v1.VerifyRequest"> & {
  * Use `create(VerifyRequestSchema)` to create a new message.
  */
 export const VerifyRequestSchema: GenMessage<VerifyRequest> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 27);
+  messageDesc(file_facebank_v1_facebank, 37);
 
 /**
  * @generated from message facebank.v1.VerifyResponse
@@ -818,7 +1082,7 @@ export type VerifyResponse = Message<"facebank.v1.VerifyResponse"> & {
  * Use `create(VerifyResponseSchema)` to create a new message.
  */
 export const VerifyResponseSchema: GenMessage<VerifyResponse> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 28);
+  messageDesc(file_facebank_v1_facebank, 38);
 
 /**
  * @generated from message facebank.v1.DetectRequest
@@ -842,7 +1106,7 @@ export type DetectRequest = Message<"facebank.v1.DetectRequest"> & {
  * Use `create(DetectRequestSchema)` to create a new message.
  */
 export const DetectRequestSchema: GenMessage<DetectRequest> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 29);
+  messageDesc(file_facebank_v1_facebank, 39);
 
 /**
  * @generated from message facebank.v1.DetectResponse
@@ -873,7 +1137,7 @@ export type DetectResponse = Message<"facebank.v1.DetectResponse"> & {
  * Use `create(DetectResponseSchema)` to create a new message.
  */
 export const DetectResponseSchema: GenMessage<DetectResponse> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 30);
+  messageDesc(file_facebank_v1_facebank, 40);
 
 /**
  * @generated from message facebank.v1.RegisterFacesStreamRequest
@@ -915,7 +1179,7 @@ export type RegisterFacesStreamRequest = Message<"facebank.v1.RegisterFacesStrea
  * Use `create(RegisterFacesStreamRequestSchema)` to create a new message.
  */
 export const RegisterFacesStreamRequestSchema: GenMessage<RegisterFacesStreamRequest> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 31);
+  messageDesc(file_facebank_v1_facebank, 41);
 
 /**
  * @generated from message facebank.v1.RegistrationFinish
@@ -928,7 +1192,7 @@ export type RegistrationFinish = Message<"facebank.v1.RegistrationFinish"> & {
  * Use `create(RegistrationFinishSchema)` to create a new message.
  */
 export const RegistrationFinishSchema: GenMessage<RegistrationFinish> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 32);
+  messageDesc(file_facebank_v1_facebank, 42);
 
 /**
  * @generated from message facebank.v1.RegistrationHeader
@@ -964,7 +1228,7 @@ export type RegistrationHeader = Message<"facebank.v1.RegistrationHeader"> & {
  * Use `create(RegistrationHeaderSchema)` to create a new message.
  */
 export const RegistrationHeaderSchema: GenMessage<RegistrationHeader> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 33);
+  messageDesc(file_facebank_v1_facebank, 43);
 
 /**
  * A piece of an encoded image. An image is one or more chunks in order; its
@@ -989,7 +1253,7 @@ export type ImageChunk = Message<"facebank.v1.ImageChunk"> & {
  * Use `create(ImageChunkSchema)` to create a new message.
  */
 export const ImageChunkSchema: GenMessage<ImageChunk> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 34);
+  messageDesc(file_facebank_v1_facebank, 44);
 
 /**
  * @generated from message facebank.v1.RegisterFacesStreamResponse
@@ -1018,7 +1282,7 @@ export type RegisterFacesStreamResponse = Message<"facebank.v1.RegisterFacesStre
  * Use `create(RegisterFacesStreamResponseSchema)` to create a new message.
  */
 export const RegisterFacesStreamResponseSchema: GenMessage<RegisterFacesStreamResponse> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 35);
+  messageDesc(file_facebank_v1_facebank, 45);
 
 /**
  * One video frame.
@@ -1067,7 +1331,7 @@ export type Frame = Message<"facebank.v1.Frame"> & {
  * Use `create(FrameSchema)` to create a new message.
  */
 export const FrameSchema: GenMessage<Frame> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 36);
+  messageDesc(file_facebank_v1_facebank, 46);
 
 /**
  * Packed RGB8 pixels, row by row, no padding: width * height * 3 bytes.
@@ -1096,18 +1360,25 @@ export type RawImage = Message<"facebank.v1.RawImage"> & {
  * Use `create(RawImageSchema)` to create a new message.
  */
 export const RawImageSchema: GenMessage<RawImage> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 37);
+  messageDesc(file_facebank_v1_facebank, 47);
 
 /**
  * @generated from message facebank.v1.ClipOptions
  */
 export type ClipOptions = Message<"facebank.v1.ClipOptions"> & {
   /**
-   * Overrides the configured match threshold for this clip.
+   * Overrides the collection's match threshold for this clip.
    *
    * @generated from field: optional float min_similarity = 1;
    */
   minSimilarity?: number | undefined;
+
+  /**
+   * The collection to search; empty means `default`.
+   *
+   * @generated from field: string collection = 2;
+   */
+  collection: string;
 };
 
 /**
@@ -1115,7 +1386,7 @@ export type ClipOptions = Message<"facebank.v1.ClipOptions"> & {
  * Use `create(ClipOptionsSchema)` to create a new message.
  */
 export const ClipOptionsSchema: GenMessage<ClipOptions> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 38);
+  messageDesc(file_facebank_v1_facebank, 48);
 
 /**
  * @generated from message facebank.v1.RecognizeClipRequest
@@ -1139,7 +1410,7 @@ export type RecognizeClipRequest = Message<"facebank.v1.RecognizeClipRequest"> &
  * Use `create(RecognizeClipRequestSchema)` to create a new message.
  */
 export const RecognizeClipRequestSchema: GenMessage<RecognizeClipRequest> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 39);
+  messageDesc(file_facebank_v1_facebank, 49);
 
 /**
  * One face followed through a clip.
@@ -1202,7 +1473,7 @@ export type ClipTrack = Message<"facebank.v1.ClipTrack"> & {
  * Use `create(ClipTrackSchema)` to create a new message.
  */
 export const ClipTrackSchema: GenMessage<ClipTrack> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 40);
+  messageDesc(file_facebank_v1_facebank, 50);
 
 /**
  * @generated from message facebank.v1.RecognizeClipResponse
@@ -1229,14 +1500,14 @@ export type RecognizeClipResponse = Message<"facebank.v1.RecognizeClipResponse">
  * Use `create(RecognizeClipResponseSchema)` to create a new message.
  */
 export const RecognizeClipResponseSchema: GenMessage<RecognizeClipResponse> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 41);
+  messageDesc(file_facebank_v1_facebank, 51);
 
 /**
  * @generated from message facebank.v1.LiveOptions
  */
 export type LiveOptions = Message<"facebank.v1.LiveOptions"> & {
   /**
-   * Overrides the configured match threshold for this stream.
+   * Overrides the collection's match threshold for this stream.
    *
    * @generated from field: optional float min_similarity = 1;
    */
@@ -1249,6 +1520,13 @@ export type LiveOptions = Message<"facebank.v1.LiveOptions"> & {
    * @generated from field: bool drop_frames_when_busy = 2;
    */
   dropFramesWhenBusy: boolean;
+
+  /**
+   * The collection to search; empty means `default`.
+   *
+   * @generated from field: string collection = 3;
+   */
+  collection: string;
 };
 
 /**
@@ -1256,7 +1534,7 @@ export type LiveOptions = Message<"facebank.v1.LiveOptions"> & {
  * Use `create(LiveOptionsSchema)` to create a new message.
  */
 export const LiveOptionsSchema: GenMessage<LiveOptions> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 42);
+  messageDesc(file_facebank_v1_facebank, 52);
 
 /**
  * @generated from message facebank.v1.RecognizeFramesRequest
@@ -1280,7 +1558,7 @@ export type RecognizeFramesRequest = Message<"facebank.v1.RecognizeFramesRequest
  * Use `create(RecognizeFramesRequestSchema)` to create a new message.
  */
 export const RecognizeFramesRequestSchema: GenMessage<RecognizeFramesRequest> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 43);
+  messageDesc(file_facebank_v1_facebank, 53);
 
 /**
  * A face of one live frame.
@@ -1319,7 +1597,7 @@ export type TrackedFace = Message<"facebank.v1.TrackedFace"> & {
  * Use `create(TrackedFaceSchema)` to create a new message.
  */
 export const TrackedFaceSchema: GenMessage<TrackedFace> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 44);
+  messageDesc(file_facebank_v1_facebank, 54);
 
 /**
  * @generated from message facebank.v1.RecognizeFramesResponse
@@ -1361,7 +1639,7 @@ export type RecognizeFramesResponse = Message<"facebank.v1.RecognizeFramesRespon
  * Use `create(RecognizeFramesResponseSchema)` to create a new message.
  */
 export const RecognizeFramesResponseSchema: GenMessage<RecognizeFramesResponse> = /*@__PURE__*/
-  messageDesc(file_facebank_v1_facebank, 45);
+  messageDesc(file_facebank_v1_facebank, 55);
 
 /**
  * Which face of a photo to register.
@@ -1404,6 +1682,48 @@ export const FaceSelectionSchema: GenEnum<FaceSelection> = /*@__PURE__*/
  * @generated from service facebank.v1.FaceService
  */
 export const FaceService: GenService<{
+  /**
+   * Creates a collection: a named set of persons pinned to one recognition
+   * model. The collection `default` always exists.
+   *
+   * @generated from rpc facebank.v1.FaceService.CreateCollection
+   */
+  createCollection: {
+    methodKind: "unary";
+    input: typeof CreateCollectionRequestSchema;
+    output: typeof CreateCollectionResponseSchema;
+  },
+  /**
+   * Returns one collection by name.
+   *
+   * @generated from rpc facebank.v1.FaceService.GetCollection
+   */
+  getCollection: {
+    methodKind: "unary";
+    input: typeof GetCollectionRequestSchema;
+    output: typeof GetCollectionResponseSchema;
+  },
+  /**
+   * Lists every collection, by name.
+   *
+   * @generated from rpc facebank.v1.FaceService.ListCollections
+   */
+  listCollections: {
+    methodKind: "unary";
+    input: typeof ListCollectionsRequestSchema;
+    output: typeof ListCollectionsResponseSchema;
+  },
+  /**
+   * Deletes a collection; one that holds persons only with `delete_persons`,
+   * and then with all of its persons and faces.
+   *
+   * @generated from rpc facebank.v1.FaceService.DeleteCollection
+   */
+  deleteCollection: {
+    methodKind: "unary";
+    input: typeof DeleteCollectionRequestSchema;
+    output: typeof DeleteCollectionResponseSchema;
+  },
   /**
    * Creates a person with no faces yet.
    *
