@@ -30,7 +30,7 @@ use tonic::transport::Channel;
 
 use crate::{
     config::Config,
-    domain::{new_id, now_micros, Face, Person, DEFAULT_COLLECTION},
+    domain::{new_id, now_micros, Collection, Face, ModelSpec, Person, DEFAULT_COLLECTION},
     pipeline::{detect::Detector, Pipeline, Rect},
     ports::{
         index::{IndexEntry, MemoryIndex, MilvusIndex, VectorIndex},
@@ -399,7 +399,9 @@ async fn server(args: &BenchArgs) -> anyhow::Result<()> {
     child.stop()?;
 
     let filled = Instant::now();
-    fill(dir, args.faces).await?;
+    let records = SqliteRecords::open(&dir.join(crate::DATABASE_FILE))?;
+    fill(&records, DEFAULT_COLLECTION, args.faces).await?;
+    drop(records);
     println!(
         "\n## The same server with {} registered faces\n",
         args.faces
@@ -652,9 +654,33 @@ async fn cache(config: &Config) -> anyhow::Result<()> {
     const STORED_FACES: usize = 100_000;
     const READS: usize = 2000;
     let dir = tempfile_dir()?;
-    fill(dir.path(), STORED_FACES).await?;
-    let sqlite: Arc<dyn Records> =
-        Arc::new(SqliteRecords::open(&dir.path().join(crate::DATABASE_FILE))?);
+    // The configured database (a scratch one: the bench works in a collection
+    // of its own and deletes it), or a fresh SQLite file.
+    let database = Config {
+        data_dir: dir.path().to_path_buf(),
+        ..config.clone()
+    };
+    let sqlite = crate::open_records(&database, true).await?;
+    let backend = if config.database.url.is_empty() {
+        "SQLite"
+    } else {
+        "MySQL"
+    };
+    let spec = crate::dlib_recogniser();
+    let collection = Collection {
+        name: format!("bench_{}", uuid::Uuid::now_v7().simple()),
+        model: ModelSpec {
+            name: spec.name,
+            version: spec.version,
+            dimension: 128,
+            metric: crate::app::COSINE.into(),
+        },
+        threshold: None,
+        created_at: now_micros(),
+        person_count: 0,
+    };
+    sqlite.create_collection(&collection).await?;
+    fill(&*sqlite, &collection.name, STORED_FACES).await?;
     let mut redis = config.redis.clone();
     if redis.url.is_empty() {
         redis.url = "redis://127.0.0.1:6379/0".into();
@@ -671,7 +697,7 @@ async fn cache(config: &Config) -> anyhow::Result<()> {
     ));
 
     let ids: Vec<String> = sqlite
-        .list_persons(DEFAULT_COLLECTION, None, 5000)
+        .list_persons(&collection.name, None, 5000)
         .await?
         .into_iter()
         .map(|p| p.id)
@@ -680,7 +706,7 @@ async fn cache(config: &Config) -> anyhow::Result<()> {
         "## Person reads, {} persons stored (median of {READS} reads after one warm-up pass, ms)\n",
         STORED_FACES / 10
     );
-    println!("| read | SQLite | SQLite + Redis cache (warm) |");
+    println!("| read | {backend} | {backend} + Redis cache (warm) |");
     println!("| --- | --- | --- |");
     let mut pick = Random(0xcafe);
     let mut choose = |n: usize| -> Vec<String> {
@@ -707,7 +733,13 @@ async fn cache(config: &Config) -> anyhow::Result<()> {
         println!("| {label} | {} | {} |", row[0], row[1]);
     }
 
-    // Leave nothing behind on the server.
+    // Leave nothing behind on the servers.
+    let keep = Box::new(|_| -> futures::future::BoxFuture<'static, crate::error::Result<()>> {
+        Box::pin(async { Ok(()) })
+    });
+    sqlite
+        .delete_collection(&collection.name, true, keep)
+        .await?;
     let mut conn = bb8_redis::redis::Client::open(redis.url.as_str())?
         .get_multiplexed_async_connection()
         .await?;
@@ -726,8 +758,7 @@ async fn cache(config: &Config) -> anyhow::Result<()> {
 
 /// Adds synthetic persons (ten faces each) until the database holds `total`
 /// faces.
-async fn fill(dir: &Path, total: usize) -> anyhow::Result<()> {
-    let records = SqliteRecords::open(&dir.join(crate::DATABASE_FILE))?;
+async fn fill(records: &dyn Records, collection: &str, total: usize) -> anyhow::Result<()> {
     let spec = crate::dlib_recogniser();
     let mut random = Random(0xface);
     let mut written = REGISTERED
@@ -739,7 +770,7 @@ async fn fill(dir: &Path, total: usize) -> anyhow::Result<()> {
         let person = Person {
             id: new_id(),
             name: format!("synthetic {written}"),
-            collection: DEFAULT_COLLECTION.into(),
+            collection: collection.into(),
             created_at: now,
             updated_at: now,
             ..Person::default()
@@ -748,7 +779,7 @@ async fn fill(dir: &Path, total: usize) -> anyhow::Result<()> {
             .map(|n| Face {
                 id: new_id(),
                 person_id: person.id.clone(),
-                collection: DEFAULT_COLLECTION.into(),
+                collection: collection.into(),
                 embedding: random.unit_vector(spec.dimension),
                 model_name: spec.name.clone(),
                 model_version: spec.version.clone(),
