@@ -280,6 +280,44 @@ def test_errors_carry_the_grpc_code_reason_and_field(server):
     assert status == 200 and body["person"]["name"] == "Renamed", body
 
 
+def test_collections_over_http(server):
+    status, created = server.call("POST", "/v1/collections", {"name": "gateway_staff", "threshold": 0.9})
+    assert status == 200 and created["collection"]["name"] == "gateway_staff", created
+    assert created["collection"]["model"]["dimension"] == 128, created
+    status, body = server.call("POST", "/v1/collections", {"name": "gateway_staff"})
+    assert status == 409 and reason(body) == "COLLECTION_EXISTS", body
+    status, body = server.call("POST", "/v1/collections", {"name": "Not Valid"})
+    assert status == 400 and reason(body) == "INVALID_FIELD", body
+
+    status, registered = server.call(
+        "POST",
+        "/v1/faces",
+        {
+            "newPerson": {"name": "Jack", "collection": "gateway_staff"},
+            "images": [image("faces/deepface_jack/1.jpg")],
+        },
+    )
+    assert status == 200 and registered["person"]["collection"] == "gateway_staff", registered
+    status, found = server.call(
+        "POST", "/v1/recognize", {"image": image("faces/deepface_jack/2.jpg"), "collection": "gateway_staff"}
+    )
+    assert status == 200 and found["faces"][0]["matches"][0]["person"]["name"] == "Jack", found
+    assert abs(found["threshold"] - 0.9) < 1e-6, found
+    status, elsewhere = server.call("POST", "/v1/recognize", {"image": image("faces/deepface_jack/2.jpg")})
+    assert status == 200 and not elsewhere["faces"][0].get("matches"), elsewhere
+    status, listed = server.call("GET", "/v1/persons?collection=gateway_staff")
+    assert status == 200 and [p["name"] for p in listed["persons"]] == ["Jack"], listed
+
+    status, body = server.call("DELETE", "/v1/collections/gateway_staff")
+    assert status == 400 and reason(body) == "COLLECTION_NOT_EMPTY", body
+    status, body = server.call("DELETE", "/v1/collections/gateway_staff?deletePersons=true")
+    assert status == 200 and body["deletedPersons"] == 1, body
+    status, body = server.call("GET", "/v1/collections/gateway_staff")
+    assert status == 404 and reason(body) == "COLLECTION_NOT_FOUND", body
+    status, body = server.call("GET", f"/v1/persons/{registered['person']['id']}")
+    assert status == 404, body
+
+
 def test_the_openapi_document_validates_and_lists_every_route(server):
     from openapi_spec_validator import validate
 
@@ -293,6 +331,10 @@ def test_the_openapi_document_validates_and_lists_every_route(server):
         for method, operation in methods.items()
     }
     assert operations == {
+        ("POST", "/v1/collections"): "CreateCollection",
+        ("GET", "/v1/collections"): "ListCollections",
+        ("GET", "/v1/collections/{name}"): "GetCollection",
+        ("DELETE", "/v1/collections/{name}"): "DeleteCollection",
         ("POST", "/v1/persons"): "CreatePerson",
         ("GET", "/v1/persons"): "ListPersons",
         ("GET", "/v1/persons/{id}"): "GetPerson",
@@ -307,7 +349,7 @@ def test_the_openapi_document_validates_and_lists_every_route(server):
         ("POST", "/v1/detect"): "Detect",
     }
     recognize = document["components"]["schemas"]["facebank_v1_RecognizeRequest"]["properties"]
-    assert set(recognize) == {"image", "maxFaces", "topK", "minSimilarity"}
+    assert set(recognize) == {"image", "maxFaces", "topK", "minSimilarity", "collection"}
 
 
 def test_schemathesis_finds_no_server_error(server):
