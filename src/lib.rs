@@ -115,11 +115,33 @@ async fn open_milvus(config: &Config) -> anyhow::Result<MilvusIndex> {
 /// Compares the configured vector index with the database (`facebank
 /// reconcile`); with `repair`, writes the missing vectors and removes the
 /// stray ones.
-pub async fn reconcile(config: &Config, repair: bool) -> anyhow::Result<Drift> {
+///
+/// A repair that would remove more than half of the index's vectors is
+/// refused unless `force` is set: that is what pointing the command at the
+/// wrong database (say, a forgotten `database.url`) looks like.
+pub async fn reconcile(config: &Config, repair: bool, force: bool) -> anyhow::Result<Drift> {
     let (records, index, collections) = open_for_maintenance(config).await?;
     let model = dlib_recogniser().name;
     let settle = Duration::from_secs(2);
-    Ok(maintenance::reconcile(&*records, &index, &collections, &model, repair, settle).await?)
+    let report =
+        maintenance::reconcile(&*records, &index, &collections, &model, false, settle).await?;
+    if !repair || report.is_clean() {
+        return Ok(report);
+    }
+    if report.vectors_without_rows.len() * 2 > report.vectors && !force {
+        anyhow::bail!(
+            "a repair would remove {} of the index's {} vectors; is this the right database ({})? \
+             Pass --force to repair all the same",
+            report.vectors_without_rows.len(),
+            report.vectors,
+            if config.database.url.is_empty() {
+                format!("SQLite in {}", config.data_dir.display())
+            } else {
+                config.redacted().database.url
+            }
+        );
+    }
+    Ok(maintenance::reconcile(&*records, &index, &collections, &model, true, settle).await?)
 }
 
 /// Rebuilds the configured vector index from the database (`facebank

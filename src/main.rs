@@ -41,6 +41,9 @@ enum Command {
         /// Also repair: write the missing vectors, remove the stray ones.
         #[arg(long)]
         repair: bool,
+        /// Repair even when that would remove most of the index's vectors.
+        #[arg(long, requires = "repair")]
+        force: bool,
     },
     /// Rebuilds the vector index (Milvus) from the database: writes every
     /// face's vector again and removes vectors that have no row.
@@ -115,9 +118,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Reconcile { repair } => {
+        Command::Reconcile { repair, force } => {
             let config = Config::load().context("invalid configuration")?;
-            let drift = facebank::reconcile(&config, repair).await?;
+            let drift = facebank::reconcile(&config, repair, force).await?;
             print_drift(&drift);
             if drift.is_clean() || repair {
                 Ok(())

@@ -159,7 +159,7 @@ async fn reconcile_finds_and_repairs_vectors_changed_behind_facebanks_back() {
     server.stop().await;
     let faces = stored_faces(&config).await;
     assert_eq!(faces.len(), 3);
-    let clean = facebank::reconcile(&config, false).await.unwrap();
+    let clean = facebank::reconcile(&config, false, false).await.unwrap();
     assert!(clean.is_clean(), "{clean:?}");
     assert_eq!((clean.faces, clean.vectors), (3, 3));
 
@@ -194,7 +194,7 @@ async fn reconcile_finds_and_repairs_vectors_changed_behind_facebanks_back() {
         index.upsert(chunk.to_vec()).await.unwrap();
     }
 
-    let drift = facebank::reconcile(&config, false).await.unwrap();
+    let drift = facebank::reconcile(&config, false, false).await.unwrap();
     assert_eq!(drift.rows_without_vectors, vec![angelina.id.clone()]);
     assert_eq!(drift.vectors_without_rows.len(), 2501);
     assert!(drift
@@ -207,11 +207,16 @@ async fn reconcile_finds_and_repairs_vectors_changed_behind_facebanks_back() {
         "a report changes nothing"
     );
 
-    let repaired = facebank::reconcile(&config, true).await.unwrap();
+    // Removing most of the index looks like the wrong database: refused
+    // unless forced.
+    let refused = facebank::reconcile(&config, true, false).await.unwrap_err();
+    assert!(refused.to_string().contains("--force"), "{refused:#}");
+    assert_eq!(index.len("default").await.unwrap(), 2503);
+    let repaired = facebank::reconcile(&config, true, true).await.unwrap();
     assert_eq!(repaired.rows_without_vectors, drift.rows_without_vectors);
     assert_eq!(repaired.vectors_without_rows, drift.vectors_without_rows);
     assert_eq!(index.len("default").await.unwrap(), 3);
-    assert!(facebank::reconcile(&config, false)
+    assert!(facebank::reconcile(&config, false, false)
         .await
         .unwrap()
         .is_clean());
@@ -238,8 +243,53 @@ async fn reconcile_finds_and_repairs_vectors_changed_behind_facebanks_back() {
         .into_inner();
     let top = &reply.faces[0].matches[0];
     assert_eq!(top.face_id, angelina.id, "{reply:?}");
+
+    // A stray that appears while the server runs, closer to the probe than any
+    // real face, is skipped instead of hiding the real match at top_k = 1.
+    let probe = register(&server, "Probe", &["faces/deepface_angelina/3.jpg"])
+        .await
+        .person
+        .unwrap();
+    let probe_face = stored_faces(&config)
+        .await
+        .into_iter()
+        .find(|f| f.person_id == probe.id)
+        .unwrap();
+    server
+        .client()
+        .delete_person(pb::DeletePersonRequest {
+            id: probe.id.clone(),
+        })
+        .await
+        .unwrap();
+    index
+        .upsert(vec![IndexEntry {
+            face_id: "stray-probe".into(),
+            person_id: "ghost".into(),
+            collection: "default".into(),
+            embedding: probe_face.embedding,
+        }])
+        .await
+        .unwrap();
+    let reply = server
+        .client()
+        .recognize(pb::RecognizeRequest {
+            image: image("faces/deepface_angelina/3.jpg"),
+            top_k: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.faces[0].matches.len(), 1, "{reply:?}");
+    let top = reply.faces[0].matches[0].person.as_ref().unwrap();
+    assert_eq!(top.name, "Angelina", "{reply:?}");
     server.stop().await;
-    assert!(facebank::reconcile(&config, false)
+    index
+        .delete("default", &["stray-probe".to_string()])
+        .await
+        .unwrap();
+    assert!(facebank::reconcile(&config, false, false)
         .await
         .unwrap()
         .is_clean());

@@ -15,6 +15,9 @@ use crate::{
 /// Each face's search asks the index for this many candidates per wanted
 /// match, so that several faces of one person do not crowd out the others.
 const OVERSAMPLE: usize = 8;
+/// At most this many matches of one face are skipped for vectors without a
+/// person row before the search gives up looking further.
+const MAX_SKIPPED: usize = 64;
 
 pub struct Match {
     pub person: Person,
@@ -85,18 +88,43 @@ impl FaceBank {
             .embed_faces(&image, Selection::All { max_faces })
             .await?;
         let queries: Vec<Vec<f32>> = faces.iter().map(|f| f.embedding.clone()).collect();
-        let hits = self
-            .best_per_person(&collection.name, &queries, top_k, threshold)
-            .await?;
-
-        let wanted: HashSet<String> = hits.iter().flatten().map(|h| h.person_id.clone()).collect();
-        let persons: HashMap<String, Person> = self
-            .records
-            .persons(&wanted.into_iter().collect::<Vec<_>>())
-            .await?
-            .into_iter()
-            .map(|p| (p.id.clone(), p))
-            .collect();
+        // A vector whose person has no row (drift that `facebank reconcile`
+        // repairs) must not take the place of a real match: ask again for
+        // as many more as were skipped.
+        let mut wanted_per_face = top_k;
+        let (hits, persons) = loop {
+            let hits = self
+                .best_per_person(&collection.name, &queries, wanted_per_face, threshold)
+                .await?;
+            let wanted: HashSet<String> =
+                hits.iter().flatten().map(|h| h.person_id.clone()).collect();
+            let persons: HashMap<String, Person> = self
+                .records
+                .persons(&wanted.into_iter().collect::<Vec<_>>())
+                .await?
+                .into_iter()
+                .map(|p| (p.id.clone(), p))
+                .collect();
+            let skipped = hits
+                .iter()
+                .map(|h| {
+                    h.iter()
+                        .filter(|hit| !persons.contains_key(&hit.person_id))
+                        .count()
+                })
+                .max()
+                .unwrap_or(0);
+            // Enough when the real matches alone can fill `top_k`.
+            if skipped == 0 || wanted_per_face >= (top_k + skipped).min(top_k + MAX_SKIPPED) {
+                break (hits, persons);
+            }
+            tracing::warn!(
+                collection = %collection.name,
+                skipped,
+                "Vectors without a person row were skipped; `facebank reconcile --repair` removes them"
+            );
+            wanted_per_face = (top_k + skipped).min(top_k + MAX_SKIPPED);
+        };
 
         let faces = faces
             .into_iter()
@@ -112,6 +140,7 @@ impl FaceBank {
                             similarity: hit.similarity,
                         })
                     })
+                    .take(top_k)
                     .collect();
                 RecognisedFace {
                     detection: face.detection,

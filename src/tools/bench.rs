@@ -734,9 +734,11 @@ async fn cache(config: &Config) -> anyhow::Result<()> {
     }
 
     // Leave nothing behind on the servers.
-    let keep = Box::new(|_| -> futures::future::BoxFuture<'static, crate::error::Result<()>> {
-        Box::pin(async { Ok(()) })
-    });
+    let keep = Box::new(
+        |_| -> futures::future::BoxFuture<'static, crate::error::Result<()>> {
+            Box::pin(async { Ok(()) })
+        },
+    );
     sqlite
         .delete_collection(&collection.name, true, keep)
         .await?;

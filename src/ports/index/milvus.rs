@@ -400,7 +400,8 @@ impl VectorIndex for MilvusIndex {
         let known: Vec<String> = self.known().keys().cloned().collect();
         for collection in known {
             let name = self.name(&collection);
-            if !self.exists(&name).await? {
+            // A collection dropped meanwhile is not missing.
+            if !self.exists(&name).await? && self.known().contains_key(&collection) {
                 return Err(unavailable(format!(
                     "the Milvus collection {name} is missing"
                 )));

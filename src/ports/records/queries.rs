@@ -79,6 +79,14 @@ macro_rules! diesel_records {
                     let mut conn = self.conn().await?;
                     let name = name.to_string();
                     conn.transaction::<_, Error, _>(async move |conn| {
+                        // A write to the collection's row first: concurrent
+                        // deletes of it, and persons being added to it (their
+                        // foreign key reads the row), wait for this one.
+                        diesel::update(collections::table.filter(collections::name.eq(&name)))
+                            .set(collections::created_at.eq(collections::created_at))
+                            .execute(conn)
+                            .await
+                            .map_err(db_error)?;
                         let persons_in: Vec<String> = persons::table
                             .filter(persons::collection.eq(&name))
                             .select(persons::id)

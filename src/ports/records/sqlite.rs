@@ -29,8 +29,10 @@ impl SqliteRecords {
             .ok_or_else(|| Error::invalid("data_dir", "the path is not UTF-8"))?;
         let mut conn = SqliteConnection::establish(url).map_err(|e| unavailable(e.to_string()))?;
         conn.batch_execute(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+            // The wait first: another process (a running server) may hold
+            // the lock that switching the journal mode needs.
+            "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+             PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
         )
         .map_err(db_error)?;
         conn.run_pending_migrations(MIGRATIONS)
