@@ -22,6 +22,9 @@ pub fn new_id() -> String {
 /// The collection that always exists, used when a call names none.
 pub const DEFAULT_COLLECTION: &str = "default";
 
+/// The only way embeddings are compared so far.
+pub const COSINE: &str = "cosine";
+
 /// The recognition model a collection's embeddings come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelSpec {

@@ -25,7 +25,6 @@ use crate::{
         FaceBank,
     },
     config::Config,
-    domain::ModelSpec,
     pipeline::{align::DLIB_TEMPLATE, detect::common_input_shapes, Pipeline, RecogniserSpec},
     ports::{
         cache::{CachedRecords, PersonCache, RedisCache},
@@ -184,13 +183,7 @@ async fn open_for_maintenance(
     }
     let records = open_records(config, false).await?;
     let index = open_milvus(config).await?;
-    let spec = dlib_recogniser();
-    let served = ModelSpec {
-        name: spec.name,
-        version: spec.version,
-        dimension: u32::try_from(spec.dimension).unwrap_or(u32::MAX),
-        metric: app::COSINE.into(),
-    };
+    let served = dlib_recogniser().model();
     let collections = maintenance::prepare_collections(&*records, &index, &served).await?;
     Ok((
         records,

@@ -13,9 +13,7 @@ use bb8_redis::redis::{self, AsyncCommands};
 use common::*;
 use facebank::config::Config;
 use tonic::Code;
-use tonic_health::pb::{
-    health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
-};
+use tonic_health::pb::health_check_response::ServingStatus;
 
 /// A `redis-server` that keeps nothing on disk, killed when dropped.
 struct Redis {
@@ -124,25 +122,11 @@ async fn cached_entry(redis: &Redis, id: &str) -> Option<String> {
         .unwrap()
 }
 
-/// The `redis` health entry; `None` until the first check has set it.
-async fn redis_health(server: &TestServer) -> Option<ServingStatus> {
-    let reply = HealthClient::new(server.channel().await)
-        .check(HealthCheckRequest {
-            service: "redis".into(),
-        })
-        .await;
-    match reply {
-        Ok(reply) => Some(ServingStatus::try_from(reply.into_inner().status).unwrap()),
-        Err(status) if status.code() == Code::NotFound => None,
-        Err(status) => panic!("health check: {status:?}"),
-    }
-}
-
 /// Polls the `redis` health entry until it reads `wanted` (the watcher checks
 /// every 100 ms here).
 async fn wait_for_health(server: &TestServer, wanted: ServingStatus) {
     for _ in 0..100 {
-        if redis_health(server).await == Some(wanted) {
+        if health(server, "redis").await == Some(wanted) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

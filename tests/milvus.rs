@@ -12,9 +12,7 @@ use facebank::{
     ports::index::{IndexEntry, MilvusIndex, VectorIndex},
 };
 use tonic::Code;
-use tonic_health::pb::{
-    health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
-};
+use tonic_health::pb::health_check_response::ServingStatus;
 
 fn milvus_config(dir: &std::path::Path, milvus: Milvus) -> Config {
     let mut config = Config {
@@ -56,16 +54,6 @@ async fn faces_are_searchable_in_milvus_as_soon_as_they_are_registered() {
     let reply = recognize(&server, "faces/deepface_angelina/3.jpg").await;
     assert_eq!(best_match(&reply), None, "{reply:?}");
     server.stop().await;
-}
-
-async fn milvus_health(server: &TestServer) -> Option<ServingStatus> {
-    let reply = HealthClient::new(server.channel().await)
-        .check(HealthCheckRequest {
-            service: "milvus".into(),
-        })
-        .await
-        .ok()?;
-    Some(ServingStatus::try_from(reply.into_inner().status).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -118,7 +106,7 @@ async fn with_milvus_stopped_registration_is_unavailable_and_stores_nothing() {
 
     let mut reported = None;
     for _ in 0..100 {
-        reported = milvus_health(&server).await;
+        reported = health(&server, "milvus").await;
         if reported == Some(ServingStatus::NotServing) {
             break;
         }

@@ -9,21 +9,12 @@ use crate::{
     error::{Error, Result},
 };
 
-/// The only way embeddings are compared so far.
-pub const COSINE: &str = "cosine";
-
 const MAX_NAME: usize = 64;
 
 impl FaceBank {
     /// The model this server runs, as collections are pinned to it.
     pub fn served_model(&self) -> ModelSpec {
-        let spec = self.pipeline.recogniser();
-        ModelSpec {
-            name: spec.name.clone(),
-            version: spec.version.clone(),
-            dimension: u32::try_from(spec.dimension).unwrap_or(u32::MAX),
-            metric: COSINE.into(),
-        }
+        self.pipeline.recogniser().model()
     }
 
     /// Creates a collection pinned to `model` (the served model when `None`;

@@ -87,7 +87,13 @@ impl FaceBank {
         largest: bool,
     ) -> Result<PendingRegistration> {
         let (person, is_new) = match target {
-            RegistrationTarget::Existing(id) => (self.person_in("person_id", &id).await?, false),
+            RegistrationTarget::Existing(id) => {
+                let person = self.person_in("person_id", &id).await?;
+                // Only a collection of this server's model takes its faces.
+                self.collection_in("person.collection", &person.collection)
+                    .await?;
+                (person, false)
+            }
             RegistrationTarget::New(fields) => {
                 let collection = self
                     .collection_in("person.collection", &fields.collection)
@@ -95,9 +101,6 @@ impl FaceBank {
                 (new_person(fields, &collection)?, true)
             }
         };
-        // Only a collection of this server's model takes its faces.
-        self.collection_in("person.collection", &person.collection)
-            .await?;
         let registered_images = match is_new {
             true => HashMap::new(),
             false => {

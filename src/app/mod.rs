@@ -12,7 +12,6 @@ mod streams;
 use std::sync::Arc;
 
 pub use self::{
-    collections::COSINE,
     faces::{PendingRegistration, Registration, RegistrationTarget},
     persons::{PersonField, PersonPage},
     recognition::{DetectOutcome, Match, RecognisedFace, Recognition, Reference, Verification},

@@ -11,6 +11,7 @@ use super::{
     geometry::Detection,
 };
 use crate::{
+    domain::{ModelSpec, COSINE},
     error::{Error, Result},
     ports::inference::{InferenceEngine, Model, Tensor},
 };
@@ -25,6 +26,18 @@ pub struct RecogniserSpec {
     pub version: String,
     pub template: Template,
     pub dimension: usize,
+}
+
+impl RecogniserSpec {
+    /// The model as collections are pinned to it.
+    pub fn model(&self) -> ModelSpec {
+        ModelSpec {
+            name: self.name.clone(),
+            version: self.version.clone(),
+            dimension: u32::try_from(self.dimension).unwrap_or(u32::MAX),
+            metric: COSINE.into(),
+        }
+    }
 }
 
 pub struct Recogniser {

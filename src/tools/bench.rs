@@ -30,7 +30,7 @@ use tonic::transport::Channel;
 
 use crate::{
     config::Config,
-    domain::{new_id, now_micros, Collection, Face, ModelSpec, Person, DEFAULT_COLLECTION},
+    domain::{new_id, now_micros, Collection, Face, Person, DEFAULT_COLLECTION},
     pipeline::{detect::Detector, Pipeline, Rect},
     ports::{
         index::{IndexEntry, MemoryIndex, MilvusIndex, VectorIndex},
@@ -666,15 +666,9 @@ async fn cache(config: &Config) -> anyhow::Result<()> {
     } else {
         "MySQL"
     };
-    let spec = crate::dlib_recogniser();
     let collection = Collection {
         name: format!("bench_{}", uuid::Uuid::now_v7().simple()),
-        model: ModelSpec {
-            name: spec.name,
-            version: spec.version,
-            dimension: 128,
-            metric: crate::app::COSINE.into(),
-        },
+        model: crate::dlib_recogniser().model(),
         threshold: None,
         created_at: now_micros(),
         person_count: 0,
