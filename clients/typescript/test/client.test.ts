@@ -5,19 +5,11 @@ import { readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 
 import { Code, FacebankClient, FacebankError, type Person } from "../src/index.js";
+import { rejection } from "./errors.js";
 import { faceless, photo } from "./photos.js";
 import { startServer, type TestServer } from "./server.js";
 
 const ANGELINA = ["faces/deepface_angelina/1.jpg", "faces/deepface_angelina/2.jpg"].map(photo);
-
-async function rejection(promise: Promise<unknown>): Promise<FacebankError> {
-  const error = await promise.then(
-    () => assert.fail("the call was expected to fail"),
-    (error: unknown) => error,
-  );
-  assert.ok(error instanceof FacebankError, `not a FacebankError: ${String(error)}`);
-  return error;
-}
 
 describe("FacebankClient", () => {
   let server: TestServer;

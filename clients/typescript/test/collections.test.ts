@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 
 import { Code, FacebankClient, FacebankError, type Person } from "../src/index.js";
+import { rejection } from "./errors.js";
 import { photo } from "./photos.js";
 import { startServer, type TestServer } from "./server.js";
 
@@ -14,15 +15,6 @@ const PROBE = photo("faces/deepface_angelina/3.jpg");
 
 function freshName(): string {
   return `staff_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<FacebankError> {
-  const error = await promise.then(
-    () => assert.fail("the call was expected to fail"),
-    (error: unknown) => error,
-  );
-  assert.ok(error instanceof FacebankError, `not a FacebankError: ${String(error)}`);
-  return error;
 }
 
 describe("FacebankClient collections", () => {
