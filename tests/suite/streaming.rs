@@ -1,7 +1,7 @@
 //! The streaming calls through real gRPC: streamed registration, clips and
 //! live frames built from real photos.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! this file stops). The other suites run on MySQL with
 //! `FACEBANK_TEST_RECORDS=mysql` (see `scripts/test`).
 
-mod common;
+use crate::common;
 
 use common::*;
 use facebank::{

@@ -2,7 +2,7 @@
 //! `scripts/milvus.sh` starts: the shared one, and one of this file's own
 //! that a test stops.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

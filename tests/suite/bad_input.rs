@@ -1,7 +1,7 @@
 //! Bad input gets a clear error with the right gRPC code and reason, and
 //! leaves nothing behind.
 
-mod common;
+use crate::common;
 
 use std::io::Cursor;
 

@@ -1,6 +1,6 @@
 //! Verify over every labelled pair of `tests/data/faces/pairs.tsv`.
 
-mod common;
+use crate::common;
 
 use futures::StreamExt;
 

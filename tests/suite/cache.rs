@@ -2,7 +2,7 @@
 //! that each test starts on a free loopback port of its own (and stops), so a
 //! test can take the cache away mid-run without touching anyone else's.
 
-mod common;
+use crate::common;
 
 use std::{
     process::{Child, Command, Stdio},

@@ -1,7 +1,7 @@
 //! Health checking and server reflection, so generic tools work with no proto
 //! file at hand.
 
-mod common;
+use crate::common;
 
 use common::TestServer;
 use tonic_health::pb::{

@@ -1,7 +1,7 @@
 //! Collections through real gRPC: each is searched on its own, pinned to the
 //! server's model, and deleted with its persons only when asked.
 
-mod common;
+use crate::common;
 
 use common::*;
 use tonic::Code;

@@ -1,6 +1,6 @@
 //! Everything facebank stores survives a restart on the same data directory.
 
-mod common;
+use crate::common;
 
 use common::{pb, recognize, register, TestServer, ANGELINA_TWO_PHOTOS};
 

@@ -1,6 +1,6 @@
 //! Detect through gRPC on real photos.
 
-mod common;
+use crate::common;
 
 use common::{image, pb, TestServer};
 

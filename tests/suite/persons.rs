@@ -1,6 +1,6 @@
 //! Person records through gRPC: create, read, list, update, delete.
 
-mod common;
+use crate::common;
 
 use common::{create_person as create, pb, reason, TestServer};
 use tonic::Code;

@@ -1,6 +1,6 @@
 //! Registration and recognition through gRPC on real photos.
 
-mod common;
+use crate::common;
 
 use common::{best_match, faces_of, pb, recognize, register, TestServer};
 

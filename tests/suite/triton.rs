@@ -2,7 +2,7 @@
 //! `scripts/triton.sh`): parity with the in-process engine, start-up checks of
 //! the models, and outages.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
