@@ -86,6 +86,10 @@ pub enum Error {
     #[error("person {0} does not exist")]
     PersonNotFound(String),
 
+    /// The person exists, but in another collection than the call names.
+    #[error("person {id} is not in collection {collection:?}")]
+    PersonNotInCollection { id: String, collection: String },
+
     #[error("face {0} does not exist")]
     FaceNotFound(String),
 
@@ -102,7 +106,9 @@ pub enum Error {
     CollectionExists(String),
 
     #[error(
-        "collection {name:?} holds {persons} persons; set delete_persons to delete them with it"
+        "collection {name:?} holds {persons} {}; set delete_persons to delete {} with it",
+        if *.persons == 1 { "person" } else { "persons" },
+        if *.persons == 1 { "the person" } else { "them" }
     )]
     CollectionNotEmpty { name: String, persons: usize },
 
@@ -199,7 +205,9 @@ impl Error {
             Error::NothingRegistered { refusals } => refusals
                 .first()
                 .map_or("NO_FACE", |(_, r)| r.reason.as_str()),
-            Error::PersonNotFound(_) => Reason::PersonNotFound.as_str(),
+            Error::PersonNotFound(_) | Error::PersonNotInCollection { .. } => {
+                Reason::PersonNotFound.as_str()
+            }
             Error::FaceNotFound(_) => Reason::FaceNotFound.as_str(),
             Error::PersonHasNoFaces(_) => Reason::PersonHasNoFaces.as_str(),
             Error::ExternalIdTaken(_) => Reason::ExternalIdTaken.as_str(),
@@ -216,3 +224,20 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    #[test]
+    fn a_collection_of_one_person_is_spoken_of_in_the_singular() {
+        let one = Error::CollectionNotEmpty {
+            name: "staff".into(),
+            persons: 1,
+        };
+        assert_eq!(
+            one.to_string(),
+            "collection \"staff\" holds 1 person; set delete_persons to delete the person with it"
+        );
+    }
+}

@@ -389,7 +389,7 @@ pub(super) fn check_id(field: &str, id: &str) -> Result<()> {
     if !is_canonical_id(id) {
         return Err(Error::invalid(
             field,
-            format!("{id:?} is not a facebank id"),
+            format!("{id:?} is not a facebank id (a UUID, lowercase and hyphenated)"),
         ));
     }
     Ok(())

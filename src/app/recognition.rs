@@ -201,7 +201,10 @@ impl FaceBank {
         if let Reference::Person(id) = &reference {
             check_id("person_id", id)?;
             if self.person_in("person_id", id).await?.collection != collection.name {
-                return Err(Error::PersonNotFound(id.clone()));
+                return Err(Error::PersonNotInCollection {
+                    id: id.clone(),
+                    collection: collection.name.clone(),
+                });
             }
         }
 

@@ -158,6 +158,22 @@ async fn call(
                 .iter()
                 .map(|p| read(p))
                 .collect::<anyhow::Result<Vec<_>>>()?;
+            if let (Some(id), false) = (&person, collection.is_empty()) {
+                // A person belongs to one collection; the request names only
+                // the person, so a --collection that disagrees is caught here.
+                let found = client
+                    .get_person(pb::GetPersonRequest { id: id.clone() })
+                    .await
+                    .map_err(explain)?
+                    .into_inner()
+                    .person
+                    .unwrap_or_default();
+                anyhow::ensure!(
+                    found.collection == collection,
+                    "person {id} is in collection {:?}, not {collection:?}",
+                    found.collection
+                );
+            }
             let target = match person {
                 Some(id) => pb::register_faces_request::Target::PersonId(id),
                 None => pb::register_faces_request::Target::NewPerson(pb::Person {

@@ -139,13 +139,14 @@ async fn two_collections_with_the_same_photos_do_not_see_each_other() {
     let counts: Vec<(String, i32)> = all.into_iter().map(|c| (c.name, c.person_count)).collect();
     assert_eq!(counts, vec![("default".into(), 1), ("staff".into(), 2)]);
 
-    // Verify against a person of another collection finds no such person.
+    // Verify against a person of another collection finds no such person
+    // there, and says so.
     let status = server
         .client()
         .verify(pb::VerifyRequest {
             image: image("faces/deepface_angelina/3.jpg"),
             reference: Some(pb::verify_request::Reference::PersonId(
-                in_staff.person.unwrap().id,
+                in_staff.person.as_ref().unwrap().id.clone(),
             )),
             threshold: None,
             collection: "default".into(),
@@ -153,6 +154,57 @@ async fn two_collections_with_the_same_photos_do_not_see_each_other() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    assert_eq!(reason(&status), "PERSON_NOT_FOUND");
+    assert!(
+        status
+            .message()
+            .ends_with("is not in collection \"default\""),
+        "{status:?}"
+    );
+
+    // A registration names the person, not the collection: the terminal
+    // client checks that the person is in the collection it was given
+    // instead of adding the face to a person of another one.
+    let staff_id = in_staff.person.unwrap().id;
+    let photo = format!(
+        "{}/tests/data/faces/deepface_angelina/3.jpg",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let url = format!("http://{}", server.address);
+    let client_run = |collection: &str| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_facebank"));
+        command
+            .args(["--server", &url, "--collection", collection, "register"])
+            .args(["--person", &staff_id, &photo])
+            .env_remove("FACEBANK_SERVER")
+            .env_remove("FACEBANK_COLLECTION");
+        tokio::task::spawn_blocking(move || command.output().unwrap())
+    };
+    let refused = client_run("default").await.unwrap();
+    assert!(!refused.status.success(), "{refused:?}");
+    let expected = format!("person {staff_id} is in collection \"staff\", not \"default\"");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains(&expected),
+        "{refused:?}"
+    );
+    let face_count = || {
+        let mut client = server.client();
+        let id = staff_id.clone();
+        async move {
+            client
+                .get_person(pb::GetPersonRequest { id })
+                .await
+                .unwrap()
+                .into_inner()
+                .person
+                .unwrap()
+                .face_count
+        }
+    };
+    assert_eq!(face_count().await, 2);
+    let added = client_run("staff").await.unwrap();
+    assert!(added.status.success(), "{added:?}");
+    assert_eq!(face_count().await, 3);
 
     // After a restart the collections and their separate indexes are back.
     server.stop().await;
@@ -298,6 +350,12 @@ async fn collections_are_created_checked_and_deleted_with_clear_errors() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(
+        status
+            .message()
+            .contains("holds 2 persons; set delete_persons to delete them"),
+        "{status:?}"
+    );
     assert_eq!(reason(&status), "COLLECTION_NOT_EMPTY");
     let deleted = client
         .delete_collection(delete("strict", true))

@@ -85,6 +85,12 @@ async fn with_milvus_stopped_registration_is_unavailable_and_stores_nothing() {
         .await
         .expect_err("no index, no registration");
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    // One line that says what failed, not the SDK's dump of a gRPC status.
+    assert!(
+        status.message().starts_with("milvus is unavailable: "),
+        "{status:?}"
+    );
+    assert!(!status.message().contains("MetadataMap"), "{status:?}");
 
     // Nothing of either attempt is stored.
     let stored = persons(&server).await;

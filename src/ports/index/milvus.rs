@@ -58,7 +58,7 @@ impl MilvusIndex {
                     .max_retry_timeout(timeout),
             )
             .telemetry(TelemetryConfig::new().enabled(false));
-        let client = ClientV2::new(&connect).await.map_err(unavailable)?;
+        let client = ClientV2::new(&connect).await.map_err(milvus_down)?;
         Ok(MilvusIndex {
             client,
             config: config.clone(),
@@ -93,10 +93,10 @@ impl MilvusIndex {
                 LoadCollectionRequest::builder()
                     .collection_name(&name)
                     .build()
-                    .map_err(unavailable)?,
+                    .map_err(milvus_down)?,
             )
             .await
-            .map_err(unavailable)?;
+            .map_err(milvus_down)?;
         self.known().insert(collection.to_string(), dimension);
         Ok(created)
     }
@@ -119,10 +119,10 @@ impl MilvusIndex {
                 FlushRequest::builder()
                     .collection_names([name.clone()])
                     .build()
-                    .map_err(unavailable)?,
+                    .map_err(milvus_down)?,
             )
             .await
-            .map_err(unavailable)?;
+            .map_err(milvus_down)?;
         let deadline = std::time::Instant::now() + timeout;
         loop {
             let described = self
@@ -132,10 +132,10 @@ impl MilvusIndex {
                         .collection_name(&name)
                         .field_name(EMBEDDING)
                         .build()
-                        .map_err(unavailable)?,
+                        .map_err(milvus_down)?,
                 )
                 .await
-                .map_err(unavailable)?;
+                .map_err(milvus_down)?;
             let done = described
                 .indexes()
                 .iter()
@@ -154,10 +154,10 @@ impl MilvusIndex {
                 HasCollectionRequest::builder()
                     .collection_name(name)
                     .build()
-                    .map_err(unavailable)?,
+                    .map_err(milvus_down)?,
             )
             .await
-            .map_err(unavailable)?
+            .map_err(milvus_down)?
             .exists())
     }
 
@@ -205,10 +205,10 @@ impl MilvusIndex {
                     .index_params(vec![hnsw])
                     .consistency_level(ConsistencyLevel::Strong)
                     .build()
-                    .map_err(unavailable)?,
+                    .map_err(milvus_down)?,
             )
             .await
-            .map_err(unavailable)?;
+            .map_err(milvus_down)?;
         tracing::info!(collection = %name, "Created the Milvus collection");
         Ok(true)
     }
@@ -241,13 +241,13 @@ impl MilvusIndex {
                                 FieldData::float_vector(EMBEDDING, vectors),
                             ])
                             .build()
-                            .map_err(unavailable)?,
+                            .map_err(milvus_down)?,
                     )
                     .build()
-                    .map_err(unavailable)?,
+                    .map_err(milvus_down)?,
             )
             .await
-            .map_err(unavailable)?;
+            .map_err(milvus_down)?;
         Ok(())
     }
 }
@@ -256,6 +256,34 @@ fn unavailable(error: impl std::fmt::Display) -> Error {
     Error::Unavailable {
         backend: BACKEND,
         message: error.to_string(),
+    }
+}
+
+/// A Milvus error in one line: a gRPC status by its code, message and cause
+/// (the SDK's own text is the status's debug dump).
+fn milvus_down(error: milvus::v2::prelude::Error) -> Error {
+    unavailable(describe(&error))
+}
+
+fn describe(error: &milvus::v2::prelude::Error) -> String {
+    use milvus::v2::prelude::Error as Milvus;
+    match error {
+        Milvus::Grpc(status) => {
+            let mut text = format!("{:?}: {}", status.code(), status.message());
+            let mut cause = std::error::Error::source(status);
+            while let Some(inner) = cause {
+                let inner_text = inner.to_string();
+                if !text.contains(&inner_text) {
+                    text = format!("{text}: {inner_text}");
+                }
+                cause = inner.source();
+            }
+            text
+        }
+        Milvus::RetryExhausted { attempts, source } => {
+            format!("{} (after {attempts} attempts)", describe(source))
+        }
+        other => other.to_string(),
     }
 }
 
@@ -284,10 +312,10 @@ impl VectorIndex for MilvusIndex {
                     DropCollectionRequest::builder()
                         .collection_name(&name)
                         .build()
-                        .map_err(unavailable)?,
+                        .map_err(milvus_down)?,
                 )
                 .await
-                .map_err(unavailable)?;
+                .map_err(milvus_down)?;
         }
         self.known().remove(collection);
         Ok(())
@@ -317,10 +345,10 @@ impl VectorIndex for MilvusIndex {
                     .collection_name(self.name(collection))
                     .filter(ids_filter(face_ids))
                     .build()
-                    .map_err(unavailable)?,
+                    .map_err(milvus_down)?,
             )
             .await
-            .map_err(unavailable)?;
+            .map_err(milvus_down)?;
         Ok(())
     }
 
@@ -358,10 +386,10 @@ impl VectorIndex for MilvusIndex {
                     .output_fields([PERSON_ID])
                     .consistency_level(ConsistencyLevel::Strong)
                     .build()
-                    .map_err(unavailable)?,
+                    .map_err(milvus_down)?,
             )
             .await
-            .map_err(unavailable)?;
+            .map_err(milvus_down)?;
         let mut answers = Vec::with_capacity(queries.len());
         for result in reply.results() {
             // Milvus 2.3 leaves the primary key's and the score's names out of
@@ -374,14 +402,14 @@ impl VectorIndex for MilvusIndex {
                 result.set_score_field_name(SCORE);
             }
             let mut hits = Vec::new();
-            for row in result.rows().map_err(unavailable)? {
-                let similarity = row.get_f32(SCORE).map_err(unavailable)?;
+            for row in result.rows().map_err(milvus_down)? {
+                let similarity = row.get_f32(SCORE).map_err(milvus_down)?;
                 if similarity < min_similarity {
                     continue;
                 }
                 hits.push(Hit {
-                    face_id: row.get_str(ID).map_err(unavailable)?.to_owned(),
-                    person_id: row.get_str(PERSON_ID).map_err(unavailable)?.to_owned(),
+                    face_id: row.get_str(ID).map_err(milvus_down)?.to_owned(),
+                    person_id: row.get_str(PERSON_ID).map_err(milvus_down)?.to_owned(),
                     similarity,
                 });
             }
@@ -429,18 +457,18 @@ impl VectorIndex for MilvusIndex {
                     .output_fields(["count(*)"])
                     .consistency_level(ConsistencyLevel::Strong)
                     .build()
-                    .map_err(unavailable)?,
+                    .map_err(milvus_down)?,
             )
             .await
-            .map_err(unavailable)?;
+            .map_err(milvus_down)?;
         let count = reply
             .results()
             .rows()
-            .map_err(unavailable)?
+            .map_err(milvus_down)?
             .next()
             .map(|row| row.get_i64("count(*)"))
             .transpose()
-            .map_err(unavailable)?
+            .map_err(milvus_down)?
             .unwrap_or(0);
         Ok(usize::try_from(count).unwrap_or(0))
     }
@@ -465,17 +493,17 @@ impl VectorIndex for MilvusIndex {
                     .limit(limit as i64)
                     .consistency_level(ConsistencyLevel::Strong)
                     .build()
-                    .map_err(unavailable)?,
+                    .map_err(milvus_down)?,
             )
             .await
-            .map_err(unavailable)?;
+            .map_err(milvus_down)?;
         let mut ids = reply
             .results()
             .rows()
-            .map_err(unavailable)?
+            .map_err(milvus_down)?
             .map(|row| row.get_str(ID).map(str::to_owned))
             .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(unavailable)?;
+            .map_err(milvus_down)?;
         ids.sort_unstable();
         Ok(ids)
     }

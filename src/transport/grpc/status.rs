@@ -15,9 +15,10 @@ impl From<Error> for Status {
             Error::BadImage { .. }
             | Error::InvalidField { .. }
             | Error::NothingRegistered { .. } => Code::InvalidArgument,
-            Error::PersonNotFound(_) | Error::FaceNotFound(_) | Error::CollectionNotFound(_) => {
-                Code::NotFound
-            }
+            Error::PersonNotFound(_)
+            | Error::PersonNotInCollection { .. }
+            | Error::FaceNotFound(_)
+            | Error::CollectionNotFound(_) => Code::NotFound,
             Error::PersonHasNoFaces(_)
             | Error::CollectionNotEmpty { .. }
             | Error::ModelMismatch(_) => Code::FailedPrecondition,
