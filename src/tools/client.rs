@@ -198,8 +198,11 @@ async fn call(
                 .into_inner();
             let person = reply.person.unwrap_or_default();
             println!(
-                "person {} ({}) now has {} faces",
-                person.id, person.name, person.face_count
+                "person {} ({}) now has {} face{}",
+                person.id,
+                person.name,
+                person.face_count,
+                if person.face_count == 1 { "" } else { "s" }
             );
             for face in reply.faces {
                 println!("  added face {}", face.id);

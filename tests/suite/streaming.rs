@@ -508,6 +508,37 @@ async fn malformed_streams_are_refused_with_clear_errors() {
         }]))
         .await
         .unwrap_err();
+    // A frame the transport cannot read is named like one the pipeline
+    // cannot decode: by position and id.
+    let raw_frame = |id: &str, width: i32| pb::RecognizeClipRequest {
+        options: None,
+        frame: Some(pb::Frame {
+            frame_id: id.into(),
+            timestamp_ms: 0,
+            image: Some(pb::frame::Image::Raw(pb::RawImage {
+                rgb: vec![0; 12].into(),
+                width,
+                height: 2,
+            })),
+        }),
+    };
+    let negative_width = client
+        .recognize_clip(tokio_stream::iter(vec![
+            raw_frame("f0", 2),
+            raw_frame("f1", -1),
+        ]))
+        .await
+        .unwrap_err();
+    assert!(
+        negative_width
+            .message()
+            .contains("frame 1 (\"f1\"): must not be negative"),
+        "{negative_width:?}"
+    );
+    assert!(
+        wrong_size.message().contains("frame 0 (\"f0\")"),
+        "{wrong_size:?}"
+    );
 
     for (name, status) in [
         ("image before header", image_first),
@@ -517,6 +548,7 @@ async fn malformed_streams_are_refused_with_clear_errors() {
         ("chunk after finish", after_finish),
         ("wrong raw size", wrong_size),
         ("no frame", no_image),
+        ("negative raw width", negative_width),
     ] {
         assert_eq!(status.code(), Code::InvalidArgument, "{name}: {status:?}");
         assert_eq!(reason(&status), "INVALID_FIELD", "{name}: {status:?}");

@@ -401,9 +401,21 @@ async fn options_and_frames<M: FrameMessage>(
         None => (M::Options::default(), None),
     };
     let rest = messages.map(|message| message.map(|m| m.into_parts().1).map_err(Error::from));
+    // A frame that cannot be read is named by its position in the stream
+    // and its id, as the pipeline names a frame it cannot decode.
+    let mut position = 0u64;
     let frames = futures::stream::iter(first.map(Ok))
         .chain(rest)
-        .map(|frame| convert::frame(frame?));
+        .map(move |frame| {
+            let frame = frame?;
+            let at = position;
+            position += 1;
+            let id = frame
+                .as_ref()
+                .map(|f| f.frame_id.clone())
+                .unwrap_or_default();
+            convert::frame(frame).map_err(|e| e.in_frame(at, &id))
+        });
     Ok((options, frames))
 }
 
