@@ -166,45 +166,33 @@ async fn two_collections_with_the_same_photos_do_not_see_each_other() {
     // client checks that the person is in the collection it was given
     // instead of adding the face to a person of another one.
     let staff_id = in_staff.person.unwrap().id;
-    let photo = format!(
-        "{}/tests/data/faces/deepface_angelina/3.jpg",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let photo = data_path("faces/deepface_angelina/3.jpg");
+    let photo = photo.to_str().unwrap();
     let url = format!("http://{}", server.address);
-    let client_run = |collection: &str| {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_facebank"));
-        command
-            .args(["--server", &url, "--collection", collection, "register"])
-            .args(["--person", &staff_id, &photo])
-            .env_remove("FACEBANK_SERVER")
-            .env_remove("FACEBANK_COLLECTION");
-        tokio::task::spawn_blocking(move || command.output().unwrap())
+    let register_with = |collection: &'static str| {
+        let args = [
+            "--server",
+            &url,
+            "--collection",
+            collection,
+            "register",
+            "--person",
+            &staff_id,
+            photo,
+        ];
+        async move { run_facebank(&args).await }
     };
-    let refused = client_run("default").await.unwrap();
+    let refused = register_with("default").await;
     assert!(!refused.status.success(), "{refused:?}");
     let expected = format!("person {staff_id} is in collection \"staff\", not \"default\"");
     assert!(
         String::from_utf8_lossy(&refused.stderr).contains(&expected),
         "{refused:?}"
     );
-    let face_count = || {
-        let mut client = server.client();
-        let id = staff_id.clone();
-        async move {
-            client
-                .get_person(pb::GetPersonRequest { id })
-                .await
-                .unwrap()
-                .into_inner()
-                .person
-                .unwrap()
-                .face_count
-        }
-    };
-    assert_eq!(face_count().await, 2);
-    let added = client_run("staff").await.unwrap();
+    assert_eq!(faces_of(&server, &staff_id).await.len(), 2);
+    let added = register_with("staff").await;
     assert!(added.status.success(), "{added:?}");
-    assert_eq!(face_count().await, 3);
+    assert_eq!(faces_of(&server, &staff_id).await.len(), 3);
 
     // After a restart the collections and their separate indexes are back.
     server.stop().await;

@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use common::TestServer;
+use common::{run_facebank, TestServer};
 use tonic_health::pb::{
     health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
 };
@@ -84,32 +84,23 @@ async fn the_health_command_exits_zero_only_while_the_entry_is_serving() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
     let url = format!("http://{}", server.address);
-    let run = |args: &[&str]| {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_facebank"));
-        command.args(args).env_remove("FACEBANK_SERVER");
-        tokio::task::spawn_blocking(move || command.output().unwrap())
-    };
-
-    let serving = run(&["--server", &url, "health"]).await.unwrap();
+    let serving = run_facebank(&["--server", &url, "health"]).await;
     assert!(serving.status.success(), "{serving:?}");
     assert_eq!(
         String::from_utf8_lossy(&serving.stdout),
         "server: SERVING\n"
     );
-    let service = run(&[
+    let service = run_facebank(&[
         "--server",
         &url,
         "health",
         "--service",
         "facebank.v1.FaceService",
     ])
-    .await
-    .unwrap();
+    .await;
     assert!(service.status.success(), "{service:?}");
 
-    let unknown = run(&["--server", &url, "health", "--service", "no.such.Service"])
-        .await
-        .unwrap();
+    let unknown = run_facebank(&["--server", &url, "health", "--service", "no.such.Service"]).await;
     assert!(!unknown.status.success());
     assert!(
         String::from_utf8_lossy(&unknown.stderr).contains("NotFound"),
@@ -117,7 +108,7 @@ async fn the_health_command_exits_zero_only_while_the_entry_is_serving() {
     );
 
     server.stop().await;
-    let gone = run(&["--server", &url, "health"]).await.unwrap();
+    let gone = run_facebank(&["--server", &url, "health"]).await;
     assert!(!gone.status.success());
     assert!(
         String::from_utf8_lossy(&gone.stderr).contains("cannot reach facebank"),

@@ -130,6 +130,19 @@ pub fn data_path(relative: &str) -> PathBuf {
         .join(relative)
 }
 
+/// Runs the facebank binary (its terminal client) with `args`, without the
+/// environment's `FACEBANK_SERVER` or `FACEBANK_COLLECTION`.
+pub async fn run_facebank(args: &[&str]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_facebank"));
+    command
+        .args(args)
+        .env_remove("FACEBANK_SERVER")
+        .env_remove("FACEBANK_COLLECTION");
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
 /// The bytes of a test photo, e.g. `faces/deepface_angelina/1.jpg`.
 pub fn photo(relative: &str) -> Vec<u8> {
     std::fs::read(data_path(relative)).unwrap_or_else(|e| panic!("cannot read {relative}: {e}"))
